@@ -1,0 +1,255 @@
+//! The command line: `procbot serve | check | import`, parsed with clap and dispatched.
+//!
+//! Exit codes are a contract: 0 success, 1 problems found (e.g. `check` found errors),
+//! 2 could not run (bad arguments, unreadable folder, bad configuration).
+
+pub mod check;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config};
+use crate::core::check::{SourceContent, check_repository};
+use crate::core::procedure::{AudienceMember, Email};
+use crate::import::comply::ImportOptions;
+use crate::import::import_comply;
+use crate::repo::read_folder;
+
+/// The configuration file read when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "procbot.toml";
+
+/// Keeps ISO/IEC 27001 operating procedures alive in Slack and Discord.
+#[derive(Debug, Parser)]
+#[command(name = "procbot", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bot: load procedures, serve HTTP (health, readiness) until Ctrl-C or SIGTERM.
+    Serve {
+        /// Configuration file (default: procbot.toml if present, else built-in defaults).
+        #[arg(long, env = "PROCBOT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Lint a procedures repository: exit 0 clean, 1 errors found, 2 could not run.
+    Check {
+        /// The repository root (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Output for people (human) or tools (json).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        /// The directory file, relative to DIR.
+        #[arg(long, default_value = crate::repo::DIRECTORY_FILE)]
+        directory: PathBuf,
+        /// Check as of this date (YYYY-MM-DD) instead of today, for reproducible CI runs.
+        #[arg(long, value_parser = parse_date)]
+        today: Option<NaiveDate>,
+    },
+    /// Convert procedures from another tool into procbot's format.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// Convert strongdm/comply procedures (SRC: a comply project or its procedures folder).
+    Comply {
+        src: PathBuf,
+        dest: PathBuf,
+        /// Owner to set on every imported procedure (comply has none).
+        #[arg(long, value_parser = parse_email)]
+        owner: Option<Email>,
+        /// Audience to set on every imported procedure: teams, emails or `everyone`, comma-separated.
+        #[arg(long, value_delimiter = ',', value_parser = parse_audience)]
+        audience: Vec<AudienceMember>,
+        /// Replace files that already exist in DEST.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    crate::core::procedure::parse_iso_date(text)
+}
+
+fn parse_email(text: &str) -> Result<Email, String> {
+    Email::parse(text)
+}
+
+fn parse_audience(text: &str) -> Result<AudienceMember, String> {
+    AudienceMember::parse(text)
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
+    match cli.command {
+        Command::Serve { config } => serve(config.as_deref(), stderr),
+        Command::Check {
+            dir,
+            format,
+            directory,
+            today,
+        } => run_check(&dir, &directory, format, today, stdout, stderr),
+        Command::Import {
+            source:
+                ImportSource::Comply {
+                    src,
+                    dest,
+                    owner,
+                    audience,
+                    force,
+                },
+        } => run_import(
+            &src,
+            &dest,
+            ImportOptions { owner, audience },
+            force,
+            stdout,
+            stderr,
+        ),
+    }
+}
+
+fn run_check(
+    dir: &Path,
+    directory: &Path,
+    format: OutputFormat,
+    today: Option<NaiveDate>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let files = match read_folder(dir, directory) {
+        Ok(files) => files,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: cannot check {}: {error}", dir.display());
+            return 2;
+        }
+    };
+    let sources: BTreeMap<String, String> = files
+        .procedures
+        .iter()
+        .chain(files.directory.as_ref())
+        .filter_map(|file| match &file.content {
+            SourceContent::Bytes(bytes) => Some((
+                file.path.clone(),
+                String::from_utf8_lossy(bytes).into_owned(),
+            )),
+            SourceContent::Unreadable(_) => None,
+        })
+        .collect();
+    let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
+    let report = check_repository(files.procedures, files.directory, today);
+    let rendered = match format {
+        OutputFormat::Human => check::render_human(&report, &sources),
+        OutputFormat::Json => check::render_json(&report),
+    };
+    if stdout.write_all(rendered.as_bytes()).is_err() {
+        return 2;
+    }
+    u8::from(report.error_count() > 0)
+}
+
+fn run_import(
+    src: &Path,
+    dest: &Path,
+    options: ImportOptions,
+    force: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let imported = match import_comply(src, dest, &options, force) {
+        Ok(imported) => imported,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return 2;
+        }
+    };
+    let mut failed = 0;
+    for file in &imported {
+        let name = file.source.display();
+        match &file.result {
+            Ok((target, conversion)) => {
+                let _ = writeln!(
+                    stdout,
+                    "{name} → {} (id {})",
+                    target.display(),
+                    conversion.id
+                );
+                for note in &conversion.notes {
+                    let _ = writeln!(stdout, "  - {note}");
+                }
+            }
+            Err(message) => {
+                failed += 1;
+                let _ = writeln!(stdout, "{name}: not imported: {message}");
+            }
+        }
+    }
+    let _ = writeln!(
+        stdout,
+        "imported {} of {} comply procedures into {}; next, fill in what the notes ask and run `procbot check {}`",
+        imported.len() - failed,
+        imported.len(),
+        dest.display(),
+        dest.display()
+    );
+    u8::from(failed > 0)
+}
+
+/// Reads the configuration for commands that need it.
+pub fn load_config(path: Option<&Path>) -> Result<Config, config::ConfigError> {
+    let default = Path::new(DEFAULT_CONFIG_FILE);
+    let path = path.or_else(|| default.is_file().then_some(default));
+    config::load(path, std::env::vars())
+}
+
+fn serve(config_path: Option<&Path>, stderr: &mut dyn Write) -> u8 {
+    let config = match load_config(config_path) {
+        Ok(config) => config,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return 2;
+        }
+    };
+    crate::telemetry::init(config.log.format, &config.log.level, std::io::stderr);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: could not start the async runtime: {error}");
+            return 2;
+        }
+    };
+    let result = runtime.block_on(async {
+        let application = crate::startup::Application::build(config).await?;
+        application
+            .run_until(crate::startup::shutdown_signal())
+            .await
+    });
+    match result {
+        Ok(()) => 0,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "procbot stopped");
+            let _ = writeln!(stderr, "error: {error:#}");
+            2
+        }
+    }
+}

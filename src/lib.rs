@@ -1,0 +1,13 @@
+//! procbot: keeps ISO/IEC 27001 documented operating procedures alive in chat.
+//!
+//! See ARCHITECTURE.md for the map. `core` is platform-free and does no IO; everything else
+//! wraps it with IO (files, HTTP, configuration).
+
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod http;
+pub mod import;
+pub mod repo;
+pub mod startup;
+pub mod telemetry;
