@@ -471,12 +471,11 @@ impl fmt::Display for LogFormat {
 fn env_value(raw: &str) -> toml::Value {
     let trimmed = raw.trim();
     let structured = trimmed.starts_with('[') || trimmed.starts_with('{');
-    if structured || trimmed == "true" || trimmed == "false" {
-        if let Ok(table) = toml::from_str::<toml::Table>(&format!("value = {trimmed}"))
-            && let Some(value) = table.get("value")
-        {
-            return value.clone();
-        }
+    if (structured || trimmed == "true" || trimmed == "false")
+        && let Ok(table) = toml::from_str::<toml::Table>(&format!("value = {trimmed}"))
+        && let Some(value) = table.get("value")
+    {
+        return value.clone();
     }
     toml::Value::String(raw.to_string())
 }

@@ -49,7 +49,7 @@ fn snippet(line_text: &str, column: u32) -> (String, usize) {
     let mut text: String = chars[start..end].iter().collect();
     let mut caret = column - start;
     if start > 0 {
-        text.insert_str(0, "…");
+        text.insert(0, '…');
         caret += 1;
     }
     if end < chars.len() {
@@ -71,7 +71,17 @@ fn render_one(output: &mut String, diagnostic: &Diagnostic, sources: &BTreeMap<S
     let line_text = sources
         .get(&diagnostic.file)
         .and_then(|text| text.lines().nth(position.line as usize - 1))
-        .map(|line| line.trim_end_matches('\r').replace('\t', " "));
+        .map(|line| {
+            // Binary and control characters would garble the terminal.
+            line.trim_end_matches('\r')
+                .chars()
+                .map(|c| match c {
+                    '\t' => ' ',
+                    c if c.is_control() => '\u{fffd}',
+                    c => c,
+                })
+                .collect::<String>()
+        });
     let gutter = position.line.to_string().len();
     let _ = writeln!(
         output,

@@ -92,6 +92,9 @@ pub fn check_repository(
     }
 
     let mut first_path_of_id: BTreeMap<String, String> = BTreeMap::new();
+    // (id, later path) pairs: the first file of each id is told about the others too, so
+    // whichever file the author opens names the clash.
+    let mut duplicates: Vec<(String, String)> = Vec::new();
     for source in sources {
         let mut parsed = match &source.content {
             SourceContent::Bytes(bytes) => parse_procedure(&source.path, bytes),
@@ -117,6 +120,7 @@ pub fn check_repository(
                     DiagnosticCode::DuplicateId,
                     format!("the id `{id}` is already used by {first}"),
                 ));
+                duplicates.push((id, parsed.path.clone()));
                 parsed.procedure = None;
             } else {
                 first_path_of_id.insert(id, parsed.path.clone());
@@ -132,6 +136,26 @@ pub fn check_repository(
             .diagnostics
             .extend(parsed.diagnostics.iter().cloned());
         report.files.push(parsed);
+    }
+    for (id, later_path) in duplicates {
+        let Some(first_path) = first_path_of_id.get(&id) else {
+            continue;
+        };
+        let Some(first) = report
+            .files
+            .iter_mut()
+            .find(|file| &file.path == first_path)
+        else {
+            continue;
+        };
+        let diagnostic = Diagnostic::new(
+            &first.path,
+            first.position_of("id"),
+            DiagnosticCode::DuplicateId,
+            format!("the id `{id}` is also used by {later_path}"),
+        );
+        first.diagnostics.push(diagnostic.clone());
+        report.diagnostics.push(diagnostic);
     }
     sort_diagnostics(&mut report.diagnostics);
     report

@@ -409,16 +409,12 @@ fn split_front_matter(text: &str) -> FrontMatterSplit<'_> {
 }
 
 /// A front-matter field: absent, present but refused (already reported), or valid.
+#[derive(Default)]
 enum FieldValue<T> {
+    #[default]
     Missing,
     Invalid,
     Valid(T),
-}
-
-impl<T> Default for FieldValue<T> {
-    fn default() -> Self {
-        FieldValue::Missing
-    }
 }
 
 impl<T> FieldValue<T> {
@@ -950,7 +946,7 @@ mod tests {
             procedure.steps[1].substeps[0].text,
             "Check the `customer-db` job."
         );
-        assert_eq!(procedure.steps[1].line, 28);
+        assert_eq!(procedure.steps[1].line, 30);
         let kinds: Vec<SectionKind> = procedure.sections.iter().map(|s| s.kind).collect();
         assert_eq!(
             kinds,

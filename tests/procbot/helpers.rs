@@ -1,0 +1,114 @@
+//! Shared test helpers: temporary repositories, procedure text builders, running the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::NaiveDate;
+
+/// The date the tests check "as of", so overdue reviews do not depend on the calendar.
+pub(crate) const TODAY: &str = "2026-12-01";
+
+pub(crate) fn today() -> NaiveDate {
+    NaiveDate::parse_from_str(TODAY, "%Y-%m-%d").unwrap()
+}
+
+pub(crate) const DIRECTORY: &str = "teams:\n  it-ops: [it-lead@example.com, sam@example.com]\n  engineering: [cto@example.com, ana@example.com]\npeople:\n  it-lead@example.com: { name: Ida Lead, manager: cto@example.com, tz: Europe/Berlin }\n  sam@example.com: { name: Sam Ops }\n  cto@example.com: { name: Chidi Okafor }\n";
+
+/// The fields of a clean procedure, in order, as (key, value) pairs.
+pub(crate) fn clean_fields(id: &str) -> Vec<(String, String)> {
+    [
+        ("id", id),
+        ("title", "Back up the customer database"),
+        ("summary", "Take the nightly backup and verify it."),
+        ("owner", "it-lead@example.com"),
+        ("audience", "[it-ops, engineering]"),
+        ("classification", "internal"),
+        ("version", "1.2.0"),
+        ("last_reviewed", "2026-06-01"),
+        ("review_every", "12 months"),
+        ("controls", "[A.8.13]"),
+        ("keywords", "[backup, snapshot]"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub(crate) const CLEAN_BODY: &str = "\n# Back up the customer database\n\n## Purpose\nKeep customer data recoverable.\n\n## Steps\n1. Log in to the backup console.\n2. Start a full backup of the customer-db job.\n   - Wait for it to finish.\n3. Check the report.\n\n## Records\nThe backup report in the ISMS folder.\n";
+
+/// A procedure file from fields and a body.
+pub(crate) fn procedure_text(fields: &[(String, String)], body: &str) -> String {
+    let mut text = String::from("---\n");
+    for (key, value) in fields {
+        text.push_str(&format!("{key}: {value}\n"));
+    }
+    text.push_str("---\n");
+    text.push_str(body);
+    text
+}
+
+/// A clean procedure with one field replaced (`Some`) or removed (`None`).
+pub(crate) fn procedure_with(id: &str, field: &str, value: Option<&str>) -> String {
+    let mut fields = clean_fields(id);
+    match value {
+        Some(value) => match fields.iter_mut().find(|(k, _)| k == field) {
+            Some(entry) => entry.1 = value.to_string(),
+            None => fields.push((field.to_string(), value.to_string())),
+        },
+        None => fields.retain(|(k, _)| k != field),
+    }
+    procedure_text(&fields, CLEAN_BODY)
+}
+
+pub(crate) fn clean_procedure(id: &str) -> String {
+    procedure_with(id, "id", Some(id))
+}
+
+/// A temporary procedures repository on disk.
+pub(crate) struct TestRepo {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl TestRepo {
+    pub(crate) fn new() -> TestRepo {
+        TestRepo {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn write(&self, relative: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+}
+
+/// Runs the procbot binary with `args` and no inherited `PROCBOT_*` configuration.
+pub(crate) fn procbot(args: &[&str]) -> Output {
+    procbot_command(args).output().unwrap()
+}
+
+pub(crate) fn procbot_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_procbot"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PROCBOT_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+pub(crate) fn stdout_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The repository root of this project.
+pub(crate) fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
