@@ -11,8 +11,10 @@ fn main() {
 }
 
 fn starter_procedure() -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("procedures/operations/backup-customer-data.md"))
-        .expect("the starter library has the backup procedure")
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("procedures/operations/backup-customer-data.md"),
+    )
+    .expect("the starter library has the backup procedure")
 }
 
 /// A real procedure padded with prose to 10 MB, the size `check` promises to handle quickly.
@@ -30,7 +32,12 @@ fn parse_one_starter_procedure(bencher: divan::Bencher) {
     let bytes = starter_procedure();
     bencher
         .counter(divan::counter::BytesCount::new(bytes.len()))
-        .bench(|| parse_procedure("operations/backup-customer-data.md", divan::black_box(&bytes)));
+        .bench(|| {
+            parse_procedure(
+                "operations/backup-customer-data.md",
+                divan::black_box(&bytes),
+            )
+        });
 }
 
 #[divan::bench(sample_count = 10)]
@@ -44,7 +51,8 @@ fn parse_ten_megabyte_file(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 20)]
 fn check_starter_library_from_disk() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("procedures");
-    let files = read_folder(&root, Path::new(DIRECTORY_FILE)).expect("the starter library is readable");
+    let files =
+        read_folder(&root, Path::new(DIRECTORY_FILE)).expect("the starter library is readable");
     let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("a valid date");
     divan::black_box(check_repository(files.procedures, files.directory, today));
 }

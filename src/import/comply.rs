@@ -255,9 +255,15 @@ pub fn convert(file_name: &str, text: &str, options: &ImportOptions) -> Result<C
                         for control in ids {
                             match ControlId::parse(&control) {
                                 Ok(control) => controls.push(control.to_string()),
-                                Err(_) => notes.push(format!(
-                                    "`{standard}: {control}` is not an ISO/IEC 27001:2022 Annex A id; kept under `frameworks`"
-                                )),
+                                Err(_) => {
+                                    notes.push(format!(
+                                        "`{standard}: {control}` is not an ISO/IEC 27001:2022 Annex A id; kept under `frameworks: iso27001` (map it to a 2022 control by hand)"
+                                    ));
+                                    frameworks
+                                        .entry("iso27001".to_string())
+                                        .or_default()
+                                        .push(control);
+                                }
                             }
                         }
                         continue;
@@ -481,6 +487,11 @@ mod tests {
         );
         let notes = conversion.notes.join("\n");
         assert!(notes.contains("A.9.2.1"), "{notes}");
+        assert!(
+            conversion.markdown.contains("\"iso27001\": [\"A.9.2.1\"]"),
+            "{}",
+            conversion.markdown
+        );
         assert!(notes.contains("`acronym`"), "{notes}");
         assert!(notes.contains("--owner"), "{notes}");
     }
