@@ -266,6 +266,8 @@ pub struct ProceduresConfig {
     pub poll_every: HumanDuration,
     /// Relative to the repository root.
     pub directory: PathBuf,
+    /// Where procbot remembers the last announced snapshot across restarts.
+    pub state_file: PathBuf,
 }
 
 impl Default for ProceduresConfig {
@@ -276,6 +278,7 @@ impl Default for ProceduresConfig {
             branch: "main".to_string(),
             poll_every: HumanDuration(Duration::from_secs(300)),
             directory: PathBuf::from(crate::repo::DIRECTORY_FILE),
+            state_file: PathBuf::from("procbot-state.json"),
         }
     }
 }
@@ -580,6 +583,7 @@ pub fn load(
         }
     };
     relative_to_base(&mut config.procedures.path);
+    relative_to_base(&mut config.procedures.state_file);
     resolve_secrets(&mut config, &base)?;
     validate(&config)?;
     Ok(config)

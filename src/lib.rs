@@ -4,6 +4,7 @@
 //! wraps it with IO (files, HTTP, configuration).
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod http;

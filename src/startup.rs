@@ -1,5 +1,5 @@
-//! `procbot serve`: builds the application from its configuration and runs it until a
-//! shutdown signal, letting in-flight requests finish.
+//! `procbot serve`: builds the application from its configuration (repository sync, HTTP)
+//! and runs it until a shutdown signal, letting in-flight work finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,88 +7,110 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::core::check::{CheckReport, check_repository};
-use crate::http::{HttpState, ProceduresStatus, router};
-use crate::repo::read_folder;
+use crate::http::webhook::GitWebhook;
+use crate::http::{HttpState, router};
+use crate::repo::state::AnnouncedState;
+use crate::repo::sync::{Source, SyncOutcome, Syncer};
 
-/// A built application: the listener is bound (so port 0 works in tests) and the
-/// procedures are loaded.
+/// A built application: the listener is bound (so port 0 works in tests) and the first sync
+/// has been attempted.
 pub struct Application {
     listener: TcpListener,
     state: Arc<HttpState>,
+    syncer: Syncer,
+    trigger: Arc<Notify>,
 }
 
-/// Reads and checks the configured procedures, logging every problem found.
-pub fn load_procedures(config: &Config) -> anyhow::Result<CheckReport> {
-    let files = read_folder(&config.procedures.path, &config.procedures.directory)
-        .context("reading the procedures folder")?;
-    let today = chrono::Utc::now()
-        .with_timezone(&config.schedule.timezone.0)
-        .date_naive();
-    let report = check_repository(files.procedures, files.directory, today);
-    for diagnostic in &report.diagnostics {
-        if diagnostic.is_error() {
-            tracing::error!(
-                file = %diagnostic.file,
-                line = diagnostic.position.line,
-                code = diagnostic.code.code(),
-                "{}", diagnostic.message
-            );
-        } else {
-            tracing::warn!(
-                file = %diagnostic.file,
-                line = diagnostic.position.line,
-                code = diagnostic.code.code(),
-                "{}", diagnostic.message
-            );
-        }
+/// Where the configuration says procedures come from.
+pub fn source_of(config: &Config) -> Source {
+    match &config.procedures.git_url {
+        Some(url) => Source::Git {
+            url: url.clone(),
+            branch: config.procedures.branch.clone(),
+            checkout: config.procedures.path.clone(),
+            directory: config.procedures.directory.clone(),
+        },
+        None => Source::Folder {
+            path: config.procedures.path.clone(),
+            directory: config.procedures.directory.clone(),
+        },
     }
-    tracing::info!(
-        procedures = report.procedures().count(),
-        errors = report.error_count(),
-        warnings = report.warning_count(),
-        path = %config.procedures.path.display(),
-        "procedures loaded"
-    );
-    Ok(report)
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let source = source_of(&config);
+        if let Source::Folder { path, .. } = &source
+            && !path.is_dir()
+        {
+            anyhow::bail!(
+                "the procedures folder {} does not exist (set procedures.path, or procedures.git_url to follow a git remote)",
+                path.display()
+            );
+        }
         let listener = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("listening on {}", config.http.listen))?;
-        let state = Arc::new(HttpState::default());
-        let report = tokio::task::spawn_blocking(move || load_procedures(&config))
-            .await
-            .context("the procedure loader stopped unexpectedly")??;
-        state.set_procedures(ProceduresStatus {
-            procedures: report.procedures().count(),
-            errors: report.error_count(),
-            warnings: report.warning_count(),
+
+        let mut syncer = Syncer::new(
+            source,
+            AnnouncedState::new(&config.procedures.state_file),
+            clock,
+            config.schedule.timezone.0,
+            config.procedures.poll_every.0,
+        );
+        syncer.restore();
+        match syncer.sync_once().await {
+            SyncOutcome::Failed { .. } => {
+                tracing::warn!("starting without a fresh sync; retrying in the background");
+            }
+            SyncOutcome::Baseline { procedures } => tracing::info!(procedures, "procedures loaded"),
+            SyncOutcome::Unchanged => tracing::info!("procedures loaded; nothing changed since the last announcement"),
+            SyncOutcome::Changed(changes) => tracing::info!(changes = changes.len(), "procedures loaded; changes since the last run detected"),
+        }
+
+        let trigger = Arc::new(Notify::new());
+        let state = Arc::new(HttpState {
+            served: syncer.subscribe(),
+            webhook: Arc::new(GitWebhook {
+                secret: config.webhook.secret.clone(),
+                branch: config.procedures.branch.clone(),
+                trigger: trigger.clone(),
+            }),
         });
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            syncer,
+            trigger,
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listener
-            .local_addr()
-            .context("reading the bound address")
+        self.listener.local_addr().context("reading the bound address")
     }
 
-    /// Serves until `shutdown` completes, then lets open requests finish.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    /// Serves until `shutdown` completes, then stops syncing and lets open requests finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let address = self.local_addr()?;
+        let (stop_sender, stop_receiver) = watch::channel(false);
+        let sync_task = tokio::spawn(self.syncer.run(self.trigger, stop_receiver));
         tracing::info!(%address, "HTTP server listening");
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
+        let served = axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_sender.send(true);
+            })
             .await
-            .context("running the HTTP server")?;
+            .context("running the HTTP server");
+        if let Err(error) = sync_task.await {
+            tracing::error!(%error, "the repository sync task failed");
+        }
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

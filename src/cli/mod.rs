@@ -3,6 +3,7 @@
 //! Exit codes are a contract: 0 success, 1 problems found (e.g. `check` found errors),
 //! 2 could not run (bad arguments, unreadable folder, bad configuration).
 
+pub mod changes;
 pub mod check;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Config};
 use crate::core::check::{SourceContent, check_repository};
-use crate::core::procedure::{AudienceMember, Email};
+use crate::core::procedure::{AudienceMember, Email, ProcedureId};
+use crate::repo::history::GitProcedures;
 use crate::import::comply::ImportOptions;
 use crate::import::import_comply;
 use crate::repo::read_folder;
@@ -52,6 +54,41 @@ pub enum Command {
         /// Check as of this date (YYYY-MM-DD) instead of today, for reproducible CI runs.
         #[arg(long, value_parser = parse_date)]
         today: Option<NaiveDate>,
+    },
+    /// Show what would be announced between two revisions of a git procedures repository.
+    Changes {
+        /// The procedures folder, inside a git work tree.
+        #[arg(long, default_value = "procedures")]
+        procedures: PathBuf,
+        /// The last announced revision (commit, tag or branch).
+        #[arg(long)]
+        from: String,
+        /// The new revision.
+        #[arg(long, default_value = "HEAD")]
+        to: String,
+        /// Print JSON for tools.
+        #[arg(long)]
+        json: bool,
+        /// The directory file, relative to the procedures folder.
+        #[arg(long, default_value = crate::repo::DIRECTORY_FILE)]
+        directory: PathBuf,
+    },
+    /// Show every version of a procedure from git history, following renames.
+    History {
+        /// The procedure id.
+        id: String,
+        /// The procedures folder, inside a git work tree.
+        #[arg(long, default_value = "procedures")]
+        procedures: PathBuf,
+        /// The revision whose history to read.
+        #[arg(long, default_value = "HEAD")]
+        rev: String,
+        /// Print JSON for tools.
+        #[arg(long)]
+        json: bool,
+        /// The directory file, relative to the procedures folder.
+        #[arg(long, default_value = crate::repo::DIRECTORY_FILE)]
+        directory: PathBuf,
     },
     /// Convert procedures from another tool into procbot's format.
     Import {
@@ -106,6 +143,20 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             directory,
             today,
         } => run_check(&dir, &directory, format, today, stdout, stderr),
+        Command::Changes {
+            procedures,
+            from,
+            to,
+            json,
+            directory,
+        } => run_changes(&procedures, &directory, &from, &to, json, stdout, stderr),
+        Command::History {
+            id,
+            procedures,
+            rev,
+            json,
+            directory,
+        } => run_history(&procedures, &directory, &id, &rev, json, stdout, stderr),
         Command::Import {
             source:
                 ImportSource::Comply {
@@ -163,6 +214,117 @@ fn run_check(
         return 2;
     }
     u8::from(report.error_count() > 0)
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|runtime| runtime.block_on(future))
+        .map_err(|error| format!("could not start the async runtime: {error}"))
+}
+
+fn git_folder_error(procedures: &Path) -> Option<String> {
+    if !procedures.is_dir() {
+        return Some(format!("{} is not a folder", procedures.display()));
+    }
+    None
+}
+
+fn run_changes(
+    procedures: &Path,
+    directory: &Path,
+    from: &str,
+    to: &str,
+    json: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    if let Some(message) = git_folder_error(procedures) {
+        let _ = writeln!(stderr, "error: {message}");
+        return 2;
+    }
+    let today = chrono::Local::now().date_naive();
+    let result = block_on(async {
+        let repository = GitProcedures::open(procedures, directory).await?;
+        repository.changes_between(from, to, today).await
+    });
+    match result {
+        Ok(Ok(result)) => {
+            let text = if json {
+                changes::render_changes_json(&result)
+            } else {
+                changes::render_changes_human(&result)
+            };
+            if stdout.write_all(text.as_bytes()).is_err() {
+                return 2;
+            }
+            0
+        }
+        Ok(Err(error)) => {
+            let _ = writeln!(stderr, "error: {error}");
+            2
+        }
+        Err(message) => {
+            let _ = writeln!(stderr, "error: {message}");
+            2
+        }
+    }
+}
+
+fn run_history(
+    procedures: &Path,
+    directory: &Path,
+    id: &str,
+    revision: &str,
+    json: bool,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    if let Some(message) = git_folder_error(procedures) {
+        let _ = writeln!(stderr, "error: {message}");
+        return 2;
+    }
+    let id = match ProcedureId::parse(id) {
+        Ok(id) => id,
+        Err(message) => {
+            let _ = writeln!(stderr, "error: {message}");
+            return 2;
+        }
+    };
+    let today = chrono::Local::now().date_naive();
+    let result = block_on(async {
+        let repository = GitProcedures::open(procedures, directory).await?;
+        repository.history(&id, revision, today).await
+    });
+    let entries = match result {
+        Ok(Ok(entries)) => entries,
+        Ok(Err(error)) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return 2;
+        }
+        Err(message) => {
+            let _ = writeln!(stderr, "error: {message}");
+            return 2;
+        }
+    };
+    if entries.is_empty() {
+        let _ = writeln!(
+            stderr,
+            "error: no procedure with id `{id}` in the history of {} at {revision}",
+            procedures.display()
+        );
+        return 1;
+    }
+    let text = if json {
+        changes::render_history_json(id.as_str(), &entries)
+    } else {
+        changes::render_history_human(id.as_str(), &entries)
+    };
+    if stdout.write_all(text.as_bytes()).is_err() {
+        return 2;
+    }
+    0
 }
 
 fn run_import(
@@ -239,7 +401,8 @@ fn serve(config_path: Option<&Path>, stderr: &mut dyn Write) -> u8 {
         }
     };
     let result = runtime.block_on(async {
-        let application = crate::startup::Application::build(config).await?;
+        let application =
+            crate::startup::Application::build(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
         application
             .run_until(crate::startup::shutdown_signal())
             .await

@@ -1,52 +1,42 @@
-//! The HTTP surface: `fn router(state) -> Router`. Health and readiness for now; platform
-//! endpoints, webhooks and the dashboard join as they arrive.
+//! The HTTP surface: `fn router(state) -> Router`. Health, readiness and the git push
+//! webhook; platform endpoints and the dashboard join as they arrive.
 
-use std::sync::{Arc, RwLock};
+pub mod webhook;
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
+use tokio::sync::watch;
 
-/// What readiness reports about the procedures currently served.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ProceduresStatus {
-    pub procedures: usize,
-    pub errors: usize,
-    pub warnings: usize,
-}
+use crate::core::snapshot::Snapshot;
+use crate::http::webhook::{GitWebhook, git_webhook};
+
+/// Forges send push payloads of up to 25 MB.
+const WEBHOOK_BODY_LIMIT: usize = 25 * 1024 * 1024;
 
 /// Shared state behind the HTTP handlers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HttpState {
-    /// `None` until the first load of the procedures has finished.
-    pub procedures: RwLock<Option<ProceduresStatus>>,
-}
-
-impl HttpState {
-    pub fn set_procedures(&self, status: ProceduresStatus) {
-        let mut guard = self
-            .procedures
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = Some(status);
-    }
-
-    fn procedures(&self) -> Option<ProceduresStatus> {
-        self.procedures
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
+    /// The served snapshot; `None` until procedures have been loaded once.
+    pub served: watch::Receiver<Option<Arc<Snapshot>>>,
+    pub webhook: Arc<GitWebhook>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
+    let webhook = Router::new()
+        .route("/webhooks/git", post(git_webhook))
+        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+        .with_state(state.webhook.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .merge(webhook)
 }
 
 /// Liveness: the process answers.
@@ -57,18 +47,28 @@ async fn healthz() -> &'static str {
 #[derive(Serialize)]
 struct Readiness {
     status: &'static str,
-    #[serde(flatten)]
-    procedures: Option<ProceduresStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    procedures: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit: Option<String>,
 }
 
-/// Readiness: the procedures have been loaded and can be served.
+/// Readiness: procedures have been loaded and can be served.
 async fn readyz(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
-    match state.procedures() {
-        Some(procedures) => (
+    let served = state.served.borrow().clone();
+    match served {
+        Some(snapshot) => (
             StatusCode::OK,
             Json(Readiness {
                 status: "ready",
-                procedures: Some(procedures),
+                procedures: Some(snapshot.procedures.len()),
+                errors: Some(snapshot.error_count()),
+                warnings: Some(snapshot.warning_count()),
+                commit: snapshot.commit.as_ref().map(|commit| commit.id.clone()),
             }),
         ),
         None => (
@@ -76,6 +76,9 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
             Json(Readiness {
                 status: "starting",
                 procedures: None,
+                errors: None,
+                warnings: None,
+                commit: None,
             }),
         ),
     }

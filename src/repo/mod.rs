@@ -1,6 +1,12 @@
 //! Reading a procedures repository from disk: which files are procedures, and their bytes.
 //!
-//! Git sync arrives here later; for now a repository is a folder.
+//! A repository is a plain folder or a git repository (read through the `git` command);
+//! `sync` keeps the served snapshot current and detects what changed.
+
+pub mod git;
+pub mod history;
+pub mod state;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 

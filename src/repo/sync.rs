@@ -1,0 +1,374 @@
+//! Keeping the served snapshot current: read the folder or fetch the git remote, build the new
+//! snapshot, detect what changed since the last announced one, and remember it.
+//!
+//! Failures never take the bot down: the last good snapshot stays served, retries back off
+//! exponentially (capped), an outage is reported once when it starts and once when it ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::core::change::{ProcedureChange, detect_changes};
+use crate::core::snapshot::{Snapshot, build_snapshot};
+use crate::repo::git::Git;
+use crate::repo::history::GitProcedures;
+use crate::repo::read_folder;
+use crate::repo::state::AnnouncedState;
+
+/// The first retry after a failure waits this long; each further one doubles it.
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+/// Retries never wait longer than this.
+const MAX_RETRY: Duration = Duration::from_secs(600);
+/// Pushes often come in bursts; wait this long after a webhook before syncing.
+pub const WEBHOOK_DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// Where procedures come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A local folder, re-read on every sync.
+    Folder { path: PathBuf, directory: PathBuf },
+    /// A git remote, cloned (bare) into `checkout` and fetched on every sync.
+    Git {
+        url: String,
+        branch: String,
+        checkout: PathBuf,
+        directory: PathBuf,
+    },
+}
+
+impl Source {
+    fn directory(&self) -> &Path {
+        match self {
+            Source::Folder { directory, .. } | Source::Git { directory, .. } => directory,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Source::Folder { path, .. } => path.display().to_string(),
+            Source::Git { url, branch, .. } => format!("{url} ({branch})"),
+        }
+    }
+}
+
+/// What one sync did.
+#[derive(Debug)]
+pub enum SyncOutcome {
+    /// First start: the current snapshot became the baseline; nothing was announced.
+    Baseline { procedures: usize },
+    Unchanged,
+    Changed(Vec<ProcedureChange>),
+    Failed {
+        error: String,
+        /// True for the failure that started an outage (the one that is reported).
+        first_in_outage: bool,
+    },
+}
+
+#[derive(Debug)]
+struct Outage {
+    attempts: u32,
+    since: chrono::DateTime<chrono::Utc>,
+}
+
+/// Owns the served snapshot and the last announced one.
+pub struct Syncer {
+    source: Source,
+    state: AnnouncedState,
+    clock: Arc<dyn Clock>,
+    time_zone: chrono_tz::Tz,
+    poll_every: Duration,
+    announced: Option<Snapshot>,
+    served: watch::Sender<Option<Arc<Snapshot>>>,
+    outage: Option<Outage>,
+    git: Option<GitProcedures>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error(transparent)]
+    Git(#[from] crate::repo::git::GitError),
+    #[error(transparent)]
+    Folder(#[from] crate::repo::FolderError),
+    #[error(transparent)]
+    State(#[from] crate::repo::state::StateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Syncer {
+    pub fn new(
+        source: Source,
+        state: AnnouncedState,
+        clock: Arc<dyn Clock>,
+        time_zone: chrono_tz::Tz,
+        poll_every: Duration,
+    ) -> Syncer {
+        let (served, _) = watch::channel(None);
+        Syncer {
+            source,
+            state,
+            clock,
+            time_zone,
+            poll_every,
+            announced: None,
+            served,
+            outage: None,
+            git: None,
+        }
+    }
+
+    /// The served snapshot: `None` until the first successful sync (or stored state).
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Snapshot>>> {
+        self.served.subscribe()
+    }
+
+    pub fn served(&self) -> Option<Arc<Snapshot>> {
+        self.served.borrow().clone()
+    }
+
+    pub fn announced(&self) -> Option<&Snapshot> {
+        self.announced.as_ref()
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.clock.now().with_timezone(&self.time_zone).date_naive()
+    }
+
+    fn directory_path(&self) -> String {
+        self.source.directory().to_string_lossy().replace('\\', "/")
+    }
+
+    /// Loads the last announced snapshot from disk and serves it until the first sync
+    /// succeeds. An unreadable state file is moved aside, never deleted.
+    pub fn restore(&mut self) {
+        match self.state.load(self.today(), &self.directory_path()) {
+            Ok(Some(snapshot)) => {
+                tracing::info!(
+                    procedures = snapshot.procedures.len(),
+                    commit = snapshot.commit.as_ref().map(|c| c.short_id().to_string()),
+                    "restored the last announced snapshot"
+                );
+                self.served.send_replace(Some(Arc::new(snapshot.clone())));
+                self.announced = Some(snapshot);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let aside = self.state.set_aside();
+                tracing::error!(%error, aside = ?aside.ok(), "the announced state could not be read; it was moved aside and the next sync starts a new baseline");
+            }
+        }
+    }
+
+    /// How long to wait before the next sync: the poll interval, or the backoff in an outage.
+    pub fn next_delay(&self) -> Duration {
+        match &self.outage {
+            None => self.poll_every,
+            Some(outage) => backoff_delay(outage.attempts).min(self.poll_every.max(FIRST_RETRY)),
+        }
+    }
+
+    pub fn in_outage(&self) -> bool {
+        self.outage.is_some()
+    }
+
+    /// One sync: fetch or read, build, compare, remember.
+    pub async fn sync_once(&mut self) -> SyncOutcome {
+        match self.try_sync().await {
+            Ok(outcome) => {
+                if let Some(outage) = self.outage.take() {
+                    tracing::info!(
+                        source = %self.source.describe(),
+                        attempts = outage.attempts,
+                        down_since = %outage.since,
+                        "procedures source reachable again"
+                    );
+                }
+                outcome
+            }
+            Err(error) => {
+                let error = error.to_string();
+                let first_in_outage = self.outage.is_none();
+                let outage = self.outage.get_or_insert(Outage {
+                    attempts: 0,
+                    since: self.clock.now(),
+                });
+                outage.attempts += 1;
+                let retry_in = backoff_delay(outage.attempts).min(self.poll_every.max(FIRST_RETRY));
+                if first_in_outage {
+                    tracing::error!(
+                        source = %self.source.describe(),
+                        %error,
+                        retry_in_seconds = retry_in.as_secs(),
+                        "cannot sync procedures; serving the last good version and retrying"
+                    );
+                } else {
+                    tracing::debug!(%error, attempts = outage.attempts, "sync still failing");
+                }
+                SyncOutcome::Failed { error, first_in_outage }
+            }
+        }
+    }
+
+    async fn try_sync(&mut self) -> Result<SyncOutcome, SyncError> {
+        let today = self.today();
+        let previous = self.served();
+        let (snapshot, overrides) = match self.source.clone() {
+            Source::Folder { path, directory } => {
+                let files = tokio::task::spawn_blocking(move || read_folder(&path, &directory))
+                    .await
+                    .map_err(|error| SyncError::Other(format!("the folder reader stopped: {error}")))??;
+                let snapshot = build_snapshot(files.procedures, files.directory, today, previous.as_deref(), None);
+                (snapshot, Default::default())
+            }
+            Source::Git { url, branch, checkout, directory } => {
+                let procedures = self.open_clone(&url, &branch, &checkout, &directory).await?;
+                procedures.git.fetch().await?;
+                let head = procedures.git.resolve(&format!("refs/heads/{branch}")).await?;
+                let unchanged = previous
+                    .as_ref()
+                    .and_then(|s| s.commit.as_ref())
+                    .is_some_and(|commit| commit.id == head);
+                if unchanged && self.announced.is_some() {
+                    return Ok(SyncOutcome::Unchanged);
+                }
+                let snapshot = procedures.snapshot_at(&head, today, previous.as_deref()).await?;
+                let overrides = match self.announced.as_ref().and_then(|a| a.commit.as_ref()) {
+                    Some(announced_commit) => {
+                        let announced = self.announced.clone().unwrap_or_default();
+                        match procedures.overrides(Some(&announced_commit.id), &head, &announced, &snapshot).await {
+                            Ok(overrides) => overrides,
+                            Err(error) => {
+                                // A force-push can leave the announced commit unknown to git.
+                                tracing::warn!(%error, "commit trailers between the announced and the new commit could not be read; materiality follows versions only");
+                                Default::default()
+                            }
+                        }
+                    }
+                    None => Default::default(),
+                };
+                (snapshot, overrides)
+            }
+        };
+
+        let report_problems = previous.as_ref().is_none_or(|p| p.diagnostics != snapshot.diagnostics);
+        if report_problems {
+            for diagnostic in &snapshot.diagnostics {
+                if diagnostic.is_error() {
+                    tracing::warn!(file = %diagnostic.file, line = diagnostic.position.line, code = diagnostic.code.code(), "{}", diagnostic.message);
+                }
+            }
+            for entry in snapshot.procedures.values().filter(|e| e.kept_despite_errors) {
+                tracing::warn!(procedure = %entry.procedure.id, file = %entry.procedure.path, "the new version has errors; the last good version stays served");
+            }
+        }
+
+        let snapshot = Arc::new(snapshot);
+        self.served.send_replace(Some(snapshot.clone()));
+        let Some(announced) = &self.announced else {
+            self.state.save(&snapshot, &self.directory_path())?;
+            self.announced = Some((*snapshot).clone());
+            tracing::info!(procedures = snapshot.procedures.len(), "first sync: this version is the baseline; nothing is announced");
+            return Ok(SyncOutcome::Baseline { procedures: snapshot.procedures.len() });
+        };
+        let changes = detect_changes(announced, &snapshot, &overrides);
+        if changes.is_empty() {
+            if announced.commit != snapshot.commit {
+                // New commits that change no procedure (a README, a broken file): move on.
+                self.state.save(&snapshot, &self.directory_path())?;
+                self.announced = Some((*snapshot).clone());
+            }
+            return Ok(SyncOutcome::Unchanged);
+        }
+        for change in &changes {
+            tracing::info!(
+                procedure = %change.id,
+                kind = change.kind.as_str(),
+                from_version = change.from_version.as_ref().map(ToString::to_string),
+                to_version = change.to_version.as_ref().map(ToString::to_string),
+                "{}", change.summary
+            );
+        }
+        self.state.save(&snapshot, &self.directory_path())?;
+        self.announced = Some((*snapshot).clone());
+        Ok(SyncOutcome::Changed(changes))
+    }
+
+    /// Opens procbot's bare clone, making it (again) when missing or pointing elsewhere.
+    async fn open_clone(&mut self, url: &str, branch: &str, checkout: &Path, directory: &Path) -> Result<GitProcedures, SyncError> {
+        if let Some(procedures) = &self.git {
+            return Ok(procedures.clone());
+        }
+        let existing = Git::new(checkout);
+        let usable = checkout.join("HEAD").is_file() && existing.origin_url().await.as_deref() == Some(url);
+        if !usable {
+            if checkout.exists() {
+                let is_our_clone = checkout.join("HEAD").is_file() && checkout.join("objects").is_dir();
+                let is_empty = std::fs::read_dir(checkout).map(|mut d| d.next().is_none()).unwrap_or(false);
+                if !is_our_clone && !is_empty {
+                    return Err(SyncError::Other(format!(
+                        "procedures.path {} exists and is not procbot's clone of {url}; point it at an empty or missing folder",
+                        checkout.display()
+                    )));
+                }
+                tracing::info!(path = %checkout.display(), "re-cloning: the clone points at another remote");
+                let _ = std::fs::remove_dir_all(checkout);
+            }
+            if let Some(parent) = checkout.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|error| SyncError::Other(format!("cannot create {}: {error}", parent.display())))?;
+            }
+            Git::clone_bare(url, branch, checkout).await?;
+        }
+        let procedures = GitProcedures {
+            git: Git::new(checkout),
+            prefix: String::new(),
+            directory: directory.to_path_buf(),
+        };
+        self.git = Some(procedures.clone());
+        Ok(procedures)
+    }
+
+    /// Syncs on every poll interval and soon after each trigger (a push webhook), until
+    /// `shutdown` turns true. Triggers that arrive during a sync cause one more sync, never a
+    /// second one in parallel.
+    pub async fn run(mut self, trigger: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.next_delay()) => {}
+                () = trigger.notified() => {
+                    tokio::select! {
+                        () = tokio::time::sleep(WEBHOOK_DEBOUNCE) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            self.sync_once().await;
+        }
+    }
+}
+
+/// Capped exponential backoff: 5 s, 10 s, 20 s, … up to 10 minutes.
+pub fn backoff_delay(attempts: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(16);
+    FIRST_RETRY.saturating_mul(1 << exponent).min(MAX_RETRY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let delays: Vec<u64> = (1..=9).map(|n| backoff_delay(n).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 320, 600, 600]);
+        assert_eq!(backoff_delay(u32::MAX), MAX_RETRY);
+    }
+}
