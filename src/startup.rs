@@ -69,8 +69,13 @@ impl Application {
                 tracing::warn!("starting without a fresh sync; retrying in the background");
             }
             SyncOutcome::Baseline { procedures } => tracing::info!(procedures, "procedures loaded"),
-            SyncOutcome::Unchanged => tracing::info!("procedures loaded; nothing changed since the last announcement"),
-            SyncOutcome::Changed(changes) => tracing::info!(changes = changes.len(), "procedures loaded; changes since the last run detected"),
+            SyncOutcome::Unchanged => {
+                tracing::info!("procedures loaded; nothing changed since the last announcement")
+            }
+            SyncOutcome::Changed(changes) => tracing::info!(
+                changes = changes.len(),
+                "procedures loaded; changes since the last run detected"
+            ),
         }
 
         let trigger = Arc::new(Notify::new());
@@ -91,11 +96,16 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listener.local_addr().context("reading the bound address")
+        self.listener
+            .local_addr()
+            .context("reading the bound address")
     }
 
     /// Serves until `shutdown` completes, then stops syncing and lets open requests finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let address = self.local_addr()?;
         let (stop_sender, stop_receiver) = watch::channel(false);
         let sync_task = tokio::spawn(self.syncer.run(self.trigger, stop_receiver));

@@ -56,12 +56,20 @@ pub fn render_changes_json(result: &RevisionChanges) -> String {
 }
 
 pub fn render_changes_human(result: &RevisionChanges) -> String {
-    let mut text = format!("changes from {} to {}: ", short(&result.from), short(&result.to));
+    let mut text = format!(
+        "changes from {} to {}: ",
+        short(&result.from),
+        short(&result.to)
+    );
     if result.changes.is_empty() {
         text.push_str("none; nothing would be announced\n");
         return text;
     }
-    let to_acknowledge = result.changes.iter().filter(|c| c.kind.requires_acknowledgement()).count();
+    let to_acknowledge = result
+        .changes
+        .iter()
+        .filter(|c| c.kind.requires_acknowledgement())
+        .count();
     text.push_str(&format!(
         "{} ({} to acknowledge)\n\n",
         result.changes.len(),
@@ -103,7 +111,9 @@ struct JsonHistory<'a> {
 }
 
 pub fn render_history_json(id: &str, entries: &[HistoryEntry]) -> String {
-    let title = entries.last().map_or("", |entry| entry.change.title.as_str());
+    let title = entries
+        .last()
+        .map_or("", |entry| entry.change.title.as_str());
     let json = JsonHistory {
         id,
         title,
@@ -131,7 +141,9 @@ pub fn render_history_json(id: &str, entries: &[HistoryEntry]) -> String {
 }
 
 pub fn render_history_human(id: &str, entries: &[HistoryEntry]) -> String {
-    let title = entries.last().map_or("", |entry| entry.change.title.as_str());
+    let title = entries
+        .last()
+        .map_or("", |entry| entry.change.title.as_str());
     let mut text = format!("{id}: {title}\n\n");
     for entry in entries {
         let version = entry

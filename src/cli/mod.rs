@@ -16,9 +16,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::{self, Config};
 use crate::core::check::{SourceContent, check_repository};
 use crate::core::procedure::{AudienceMember, Email, ProcedureId};
-use crate::repo::history::GitProcedures;
 use crate::import::comply::ImportOptions;
 use crate::import::import_comply;
+use crate::repo::history::GitProcedures;
 use crate::repo::read_folder;
 
 /// The configuration file read when `--config` is not given and it exists.
@@ -401,8 +401,11 @@ fn serve(config_path: Option<&Path>, stderr: &mut dyn Write) -> u8 {
         }
     };
     let result = runtime.block_on(async {
-        let application =
-            crate::startup::Application::build(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
+        let application = crate::startup::Application::build(
+            config,
+            std::sync::Arc::new(crate::clock::SystemClock),
+        )
+        .await?;
         application
             .run_until(crate::startup::shutdown_signal())
             .await

@@ -139,9 +139,16 @@ pub fn detect_changes(
                 });
             }
             (Some(before), Some(after)) => {
-                if before.content_hash == after.content_hash && before.procedure.path == after.procedure.path {
+                if before.content_hash == after.content_hash
+                    && before.procedure.path == after.procedure.path
+                {
                     if override_for == Some(AckOverride::Required) {
-                        changes.push(changed(id, (&before.procedure, &after.procedure), ChangeKind::Material, after.content_hash));
+                        changes.push(changed(
+                            id,
+                            (&before.procedure, &after.procedure),
+                            ChangeKind::Material,
+                            after.content_hash,
+                        ));
                     }
                     continue;
                 }
@@ -159,7 +166,12 @@ pub fn detect_changes(
                     (false, true) => ChangeKind::Renamed,
                     (false, false) => ChangeKind::Editorial,
                 };
-                changes.push(changed(id, (old_procedure, new_procedure), kind, after.content_hash));
+                changes.push(changed(
+                    id,
+                    (old_procedure, new_procedure),
+                    kind,
+                    after.content_hash,
+                ));
             }
             (None, None) => {}
         }
@@ -285,8 +297,14 @@ fn join_names(names: &[&str]) -> String {
 pub fn summarise(before: &Procedure, after: &Procedure) -> String {
     let mut parts: Vec<String> = Vec::new();
     if before.version != after.version {
-        let from = before.version.as_ref().map_or("unversioned".to_string(), |v| format!("v{v}"));
-        let to = after.version.as_ref().map_or("unversioned".to_string(), |v| format!("v{v}"));
+        let from = before
+            .version
+            .as_ref()
+            .map_or("unversioned".to_string(), |v| format!("v{v}"));
+        let to = after
+            .version
+            .as_ref()
+            .map_or("unversioned".to_string(), |v| format!("v{v}"));
         parts.push(format!("{from} → {to}."));
     }
     if before.path != after.path {
@@ -301,13 +319,20 @@ pub fn summarise(before: &Procedure, after: &Procedure) -> String {
     let edits = step_edits(&old_steps, &new_steps);
     for edit in edits.iter().take(SUMMARY_STEP_LIMIT) {
         parts.push(match edit {
-            StepEdit::Changed { number, text } => format!("Step {number} changed: {}", shorten(text)),
+            StepEdit::Changed { number, text } => {
+                format!("Step {number} changed: {}", shorten(text))
+            }
             StepEdit::Added { number, text } => format!("Step {number} added: {}", shorten(text)),
-            StepEdit::Removed { number, text } => format!("Step {number} removed (was: {})", shorten(text)),
+            StepEdit::Removed { number, text } => {
+                format!("Step {number} removed (was: {})", shorten(text))
+            }
         });
     }
     if edits.len() > SUMMARY_STEP_LIMIT {
-        parts.push(format!("{} more step changes.", edits.len() - SUMMARY_STEP_LIMIT));
+        parts.push(format!(
+            "{} more step changes.",
+            edits.len() - SUMMARY_STEP_LIMIT
+        ));
     }
 
     let section_text = |procedure: &Procedure, kind: SectionKind| {
@@ -332,7 +357,9 @@ pub fn summarise(before: &Procedure, after: &Procedure) -> String {
             changed_sections.push(kind.canonical_heading());
         }
     }
-    if edits.is_empty() && section_text(before, SectionKind::Steps) != section_text(after, SectionKind::Steps) {
+    if edits.is_empty()
+        && section_text(before, SectionKind::Steps) != section_text(after, SectionKind::Steps)
+    {
         changed_sections.insert(0, "Steps (wording around the steps)");
     }
     if !changed_sections.is_empty() {
@@ -361,13 +388,18 @@ pub fn summarise(before: &Procedure, after: &Procedure) -> String {
         });
     }
     if before.review_every != after.review_every {
-        parts.push(format!("Reviewed every {} from now on.", after.review_every));
+        parts.push(format!(
+            "Reviewed every {} from now on.",
+            after.review_every
+        ));
     }
     if parts.is_empty() || (parts.len() == 1 && before.version != after.version) {
         if before.last_reviewed != after.last_reviewed
             && let Some(date) = after.last_reviewed
         {
-            parts.push(format!("Reviewed on {date}; no change to the procedure itself."));
+            parts.push(format!(
+                "Reviewed on {date}; no change to the procedure itself."
+            ));
         } else {
             parts.push("Wording and formatting changes only.".to_string());
         }
@@ -389,11 +421,21 @@ mod tests {
                 content: SourceContent::Bytes(text.as_bytes().to_vec()),
             })
             .collect();
-        build_snapshot(files, None, chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(), None, None)
+        build_snapshot(
+            files,
+            None,
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            None,
+            None,
+        )
     }
 
     fn procedure(version: &str, steps: &[&str]) -> String {
-        let steps: String = steps.iter().enumerate().map(|(i, s)| format!("{}. {s}\n", i + 1)).collect();
+        let steps: String = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{}. {s}\n", i + 1))
+            .collect();
         format!(
             "---\nid: backup\ntitle: Back up\nowner: a@example.com\naudience: everyone\nversion: {version}\nlast_reviewed: 2026-06-01\n---\n# Back up\n\n## Purpose\nKeep data.\n\n## Steps\n{steps}"
         )
@@ -429,17 +471,26 @@ mod tests {
         let new = snapshot(&[("backup.md", procedure("1.1.0", &new_steps))]);
         let changes = detect_changes(&old, &new, &BTreeMap::new());
         assert_eq!(changes[0].kind, ChangeKind::Editorial);
-        assert_eq!(changes[0].summary, "Step 2 added: Tell the on-call engineer.");
+        assert_eq!(
+            changes[0].summary,
+            "Step 2 added: Tell the on-call engineer."
+        );
 
         let id = ProcedureId::parse("backup").unwrap();
         let yes = BTreeMap::from([(id.clone(), AckOverride::Required)]);
-        assert_eq!(detect_changes(&old, &new, &yes)[0].kind, ChangeKind::Material);
+        assert_eq!(
+            detect_changes(&old, &new, &yes)[0].kind,
+            ChangeKind::Material
+        );
 
         let bumped = snapshot(&[("backup.md", procedure("1.2.0", &STEPS[..3]))]);
         let no = BTreeMap::from([(id, AckOverride::NotRequired)]);
         let change = &detect_changes(&old, &bumped, &no)[0];
         assert_eq!(change.kind, ChangeKind::Editorial);
-        assert_eq!(change.summary, "v1.1.0 → v1.2.0. Step 4 removed (was: Check the report.)");
+        assert_eq!(
+            change.summary,
+            "v1.1.0 → v1.2.0. Step 4 removed (was: Check the report.)"
+        );
     }
 
     #[test]
@@ -452,10 +503,17 @@ mod tests {
         assert_eq!(change.summary, "Moved from backup.md to ops/backup.md.");
 
         let empty = snapshot(&[]);
-        assert_eq!(detect_changes(&empty, &old, &BTreeMap::new())[0].kind, ChangeKind::Added);
+        assert_eq!(
+            detect_changes(&empty, &old, &BTreeMap::new())[0].kind,
+            ChangeKind::Added
+        );
         let removed = &detect_changes(&old, &empty, &BTreeMap::new())[0];
         assert_eq!(removed.kind, ChangeKind::Removed);
-        assert!(removed.summary.starts_with("Withdrawn: Back up (v1.0.0)"), "{}", removed.summary);
+        assert!(
+            removed.summary.starts_with("Withdrawn: Back up (v1.0.0)"),
+            "{}",
+            removed.summary
+        );
         assert!(detect_changes(&old, &old, &BTreeMap::new()).is_empty());
     }
 

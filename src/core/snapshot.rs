@@ -201,7 +201,13 @@ mod tests {
 
     #[test]
     fn a_broken_file_keeps_its_last_good_version() {
-        let first = build_snapshot(vec![file("a.md", &procedure("a", "1.0.0"))], None, today(), None, None);
+        let first = build_snapshot(
+            vec![file("a.md", &procedure("a", "1.0.0"))],
+            None,
+            today(),
+            None,
+            None,
+        );
         assert_eq!(first.procedures.len(), 1);
         let broken = build_snapshot(
             vec![file("a.md", "---\nid: a\ntitle: [broken\n---\n")],
@@ -218,7 +224,13 @@ mod tests {
 
     #[test]
     fn a_broken_new_file_is_not_served() {
-        let snapshot = build_snapshot(vec![file("a.md", "---\nid: a\n---\n")], None, today(), None, None);
+        let snapshot = build_snapshot(
+            vec![file("a.md", "---\nid: a\n---\n")],
+            None,
+            today(),
+            None,
+            None,
+        );
         assert!(snapshot.procedures.is_empty());
         assert!(snapshot.error_count() > 0);
     }
@@ -226,7 +238,10 @@ mod tests {
     #[test]
     fn stored_sources_rebuild_the_same_snapshot() {
         let snapshot = build_snapshot(
-            vec![file("x/a.md", &procedure("a", "1.0.0")), file("b.md", &procedure("b", "2"))],
+            vec![
+                file("x/a.md", &procedure("a", "1.0.0")),
+                file("b.md", &procedure("b", "2")),
+            ],
             None,
             today(),
             None,

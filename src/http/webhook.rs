@@ -47,7 +47,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -61,18 +61,29 @@ fn verify_hmac(secret: &[u8], body: &[u8], signature_hex: &str) -> Result<(), Si
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Malformed)?;
     mac.update(body);
     // verify_slice compares in constant time.
-    mac.verify_slice(&signature).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&signature)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// Checks a push's signature against `secret`. Nothing of the body is parsed before this.
-pub fn verify_signature(headers: &HeaderMap, body: &[u8], secret: &SecretString) -> Result<Forge, SignatureError> {
+pub fn verify_signature(
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: &SecretString,
+) -> Result<Forge, SignatureError> {
     let secret = secret.expose_secret().as_bytes();
     if let Some(value) = header(headers, "x-hub-signature-256") {
-        let hex = value.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+        let hex = value
+            .strip_prefix("sha256=")
+            .ok_or(SignatureError::Malformed)?;
         verify_hmac(secret, body, hex)?;
         return Ok(Forge::GitHub);
     }
-    for name in ["x-gitea-signature", "x-forgejo-signature", "x-gogs-signature"] {
+    for name in [
+        "x-gitea-signature",
+        "x-forgejo-signature",
+        "x-gogs-signature",
+    ] {
         if let Some(value) = header(headers, name) {
             verify_hmac(secret, body, value)?;
             return Ok(Forge::Gitea);
@@ -104,7 +115,11 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-pub async fn git_webhook(State(webhook): State<Arc<GitWebhook>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn git_webhook(
+    State(webhook): State<Arc<GitWebhook>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(secret) = &webhook.secret else {
         tracing::warn!("git webhook received but webhook.secret is not configured; ignored");
         return answer(
@@ -116,7 +131,10 @@ pub async fn git_webhook(State(webhook): State<Arc<GitWebhook>>, headers: Header
         Ok(forge) => forge,
         Err(error) => {
             tracing::warn!(%error, "git webhook rejected");
-            return answer(StatusCode::UNAUTHORIZED, json!({"error": error.to_string()}));
+            return answer(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": error.to_string()}),
+            );
         }
     };
     let event = event(&headers, forge);
@@ -124,19 +142,28 @@ pub async fn git_webhook(State(webhook): State<Arc<GitWebhook>>, headers: Header
         return answer(StatusCode::OK, json!({"status": "pong"}));
     }
     if event != "push" && event != "push hook" {
-        return answer(StatusCode::OK, json!({"status": "ignored", "reason": format!("`{event}` events do not change procedures")}));
+        return answer(
+            StatusCode::OK,
+            json!({"status": "ignored", "reason": format!("`{event}` events do not change procedures")}),
+        );
     }
     let payload: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(payload) => payload,
         Err(error) => {
-            return answer(StatusCode::BAD_REQUEST, json!({"error": format!("the push payload is not JSON: {error}")}));
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("the push payload is not JSON: {error}")}),
+            );
         }
     };
     let wanted = format!("refs/heads/{}", webhook.branch);
     if let Some(pushed) = payload.get("ref").and_then(|r| r.as_str())
         && pushed != wanted
     {
-        return answer(StatusCode::OK, json!({"status": "ignored", "reason": format!("{pushed} is not {wanted}")}));
+        return answer(
+            StatusCode::OK,
+            json!({"status": "ignored", "reason": format!("{pushed} is not {wanted}")}),
+        );
     }
     tracing::info!(?forge, "push received; syncing procedures");
     webhook.trigger.notify_one();
@@ -154,21 +181,38 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-hub-signature-256",
-            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17".parse().unwrap(),
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+                .parse()
+                .unwrap(),
         );
-        assert_eq!(verify_signature(&headers, b"Hello, World!", &secret), Ok(Forge::GitHub));
-        assert_eq!(verify_signature(&headers, b"Hello, World?", &secret), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_signature(&headers, b"Hello, World!", &secret),
+            Ok(Forge::GitHub)
+        );
+        assert_eq!(
+            verify_signature(&headers, b"Hello, World?", &secret),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn malformed_and_missing_signatures_are_refused() {
         let secret = SecretString::from("s");
         let mut headers = HeaderMap::new();
-        assert_eq!(verify_signature(&headers, b"{}", &secret), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_signature(&headers, b"{}", &secret),
+            Err(SignatureError::Missing)
+        );
         headers.insert("x-hub-signature-256", "sha1=abc".parse().unwrap());
-        assert_eq!(verify_signature(&headers, b"{}", &secret), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify_signature(&headers, b"{}", &secret),
+            Err(SignatureError::Malformed)
+        );
         let mut headers = HeaderMap::new();
         headers.insert("x-gitea-signature", "zz".parse().unwrap());
-        assert_eq!(verify_signature(&headers, b"{}", &secret), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify_signature(&headers, b"{}", &secret),
+            Err(SignatureError::Malformed)
+        );
     }
 }

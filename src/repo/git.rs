@@ -73,7 +73,11 @@ impl Git {
             .args(args)
             // Never wait for a password on a terminal nobody watches.
             .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_SSH_COMMAND", std::env::var("GIT_SSH_COMMAND").unwrap_or_else(|_| "ssh -o BatchMode=yes".to_string()))
+            .env(
+                "GIT_SSH_COMMAND",
+                std::env::var("GIT_SSH_COMMAND")
+                    .unwrap_or_else(|_| "ssh -o BatchMode=yes".to_string()),
+            )
             .env("LC_ALL", "C")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -82,7 +86,12 @@ impl Git {
         command
     }
 
-    async fn run_command(mut command: Command, args: &[&str], timeout: Duration, input: Option<Vec<u8>>) -> Result<Vec<u8>, GitError> {
+    async fn run_command(
+        mut command: Command,
+        args: &[&str],
+        timeout: Duration,
+        input: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, GitError> {
         if input.is_some() {
             command.stdin(Stdio::piped());
         }
@@ -106,7 +115,11 @@ impl Git {
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
             return Err(GitError::Failed {
                 command: command_text(args),
-                stderr: if stderr.is_empty() { format!("exit status {}", output.status) } else { stderr },
+                stderr: if stderr.is_empty() {
+                    format!("exit status {}", output.status)
+                } else {
+                    stderr
+                },
             });
         }
         Ok(output.stdout)
@@ -127,7 +140,16 @@ impl Git {
     /// `git clone --bare` of one branch into `dir`, which must not exist yet.
     pub async fn clone_bare(url: &str, branch: &str, dir: &Path) -> Result<Git, GitError> {
         let dir_text = dir.to_string_lossy().into_owned();
-        let args = ["clone", "--bare", "--single-branch", "--branch", branch, "--", url, &dir_text];
+        let args = [
+            "clone",
+            "--bare",
+            "--single-branch",
+            "--branch",
+            branch,
+            "--",
+            url,
+            &dir_text,
+        ];
         let mut command = Command::new("git");
         command
             .args(args)
@@ -141,7 +163,8 @@ impl Git {
         let git = Git::new(dir);
         // Forced updates so a force-push on the remote replaces our copy of the branch.
         let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
-        git.run(&["config", "remote.origin.fetch", &refspec]).await?;
+        git.run(&["config", "remote.origin.fetch", &refspec])
+            .await?;
         Ok(git)
     }
 
@@ -163,27 +186,50 @@ impl Git {
     /// The full commit id a revision names.
     pub async fn resolve(&self, revision: &str) -> Result<String, GitError> {
         let spec = format!("{revision}^{{commit}}");
-        let id = self.run_text(&["rev-parse", "--verify", "--quiet", &spec]).await.map_err(|_| GitError::Failed {
-            command: format!("rev-parse {revision}"),
-            stderr: format!("`{revision}` is not a commit in {}", self.dir.display()),
-        })?;
+        let id = self
+            .run_text(&["rev-parse", "--verify", "--quiet", &spec])
+            .await
+            .map_err(|_| GitError::Failed {
+                command: format!("rev-parse {revision}"),
+                stderr: format!("`{revision}` is not a commit in {}", self.dir.display()),
+            })?;
         Ok(id.trim().to_string())
     }
 
     /// Where `dir` sits inside its repository (`procedures/` for a subfolder, empty at the root).
     pub async fn prefix(&self) -> Result<String, GitError> {
-        let bare = self.run_text(&["rev-parse", "--is-bare-repository"]).await?;
+        let bare = self
+            .run_text(&["rev-parse", "--is-bare-repository"])
+            .await?;
         if bare.trim() == "true" {
             return Ok(String::new());
         }
-        Ok(self.run_text(&["rev-parse", "--show-prefix"]).await?.trim().to_string())
+        Ok(self
+            .run_text(&["rev-parse", "--show-prefix"])
+            .await?
+            .trim()
+            .to_string())
     }
 
     pub async fn commit_info(&self, revision: &str) -> Result<CommitInfo, GitError> {
-        let args = ["show", "-s", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B", revision];
+        let args = [
+            "show",
+            "-s",
+            "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B",
+            revision,
+        ];
         let text = self.run_text(&args).await?;
         let fields: Vec<&str> = text.splitn(7, '\0').collect();
-        let [id, author_name, author_email, committer_name, committer_email, time, message] = fields[..] else {
+        let [
+            id,
+            author_name,
+            author_email,
+            committer_name,
+            committer_email,
+            time,
+            message,
+        ] = fields[..]
+        else {
             return Err(GitError::Output {
                 command: command_text(&args),
                 detail: "fewer fields than asked for".to_string(),
@@ -206,16 +252,26 @@ impl Git {
 
     /// The procedure files (and the directory file) under `prefix` at `commit`, with paths
     /// relative to `prefix`.
-    pub async fn read_tree(&self, commit: &str, prefix: &str, directory: &Path) -> Result<TreeFiles, GitError> {
+    pub async fn read_tree(
+        &self,
+        commit: &str,
+        prefix: &str,
+        directory: &Path,
+    ) -> Result<TreeFiles, GitError> {
         let args = ["ls-tree", "-r", "-z", "--full-tree", commit];
         let listing = self.run(&args).await?;
         let directory_path = format!("{prefix}{}", directory.to_string_lossy().replace('\\', "/"));
         let mut wanted: Vec<(String, String, bool)> = Vec::new();
         for entry in listing.split(|b| *b == 0).filter(|e| !e.is_empty()) {
             let entry = String::from_utf8_lossy(entry);
-            let Some((meta, path)) = entry.split_once('\t') else { continue };
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
             let mut meta = meta.split_whitespace();
-            let (Some(_mode), Some(kind), Some(object)) = (meta.next(), meta.next(), meta.next()) else { continue };
+            let (Some(_mode), Some(kind), Some(object)) = (meta.next(), meta.next(), meta.next())
+            else {
+                continue;
+            };
             if kind != "blob" {
                 continue;
             }
@@ -223,7 +279,9 @@ impl Git {
                 wanted.push((path.to_string(), object.to_string(), true));
                 continue;
             }
-            let Some(relative) = path.strip_prefix(prefix) else { continue };
+            let Some(relative) = path.strip_prefix(prefix) else {
+                continue;
+            };
             let mut parts: Vec<&str> = relative.split('/').collect();
             let Some(name) = parts.pop() else { continue };
             if parts.iter().any(|folder| is_skipped_folder(folder)) || !is_procedure_file(name) {
@@ -231,7 +289,10 @@ impl Git {
             }
             wanted.push((relative.to_string(), object.to_string(), false));
         }
-        let objects: Vec<&str> = wanted.iter().map(|(_, object, _)| object.as_str()).collect();
+        let objects: Vec<&str> = wanted
+            .iter()
+            .map(|(_, object, _)| object.as_str())
+            .collect();
         let contents = self.read_blobs(&objects).await?;
         let mut files = TreeFiles::default();
         for ((path, _, is_directory), bytes) in wanted.into_iter().zip(contents) {
@@ -258,8 +319,12 @@ impl Git {
             return Ok(Vec::new());
         }
         let args = ["cat-file", "--batch"];
-        let input: Vec<u8> = objects.iter().flat_map(|o| format!("{o}\n").into_bytes()).collect();
-        let output = Self::run_command(self.command(&args), &args, LOCAL_TIMEOUT, Some(input)).await?;
+        let input: Vec<u8> = objects
+            .iter()
+            .flat_map(|o| format!("{o}\n").into_bytes())
+            .collect();
+        let output =
+            Self::run_command(self.command(&args), &args, LOCAL_TIMEOUT, Some(input)).await?;
         let malformed = |detail: &str| GitError::Output {
             command: command_text(&args),
             detail: detail.to_string(),
@@ -267,7 +332,10 @@ impl Git {
         let mut blobs = Vec::with_capacity(objects.len());
         let mut rest = output.as_slice();
         for _ in objects {
-            let header_end = rest.iter().position(|b| *b == b'\n').ok_or_else(|| malformed("missing header"))?;
+            let header_end = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .ok_or_else(|| malformed("missing header"))?;
             let header = String::from_utf8_lossy(&rest[..header_end]).into_owned();
             let size: usize = header
                 .rsplit(' ')
@@ -287,7 +355,12 @@ impl Git {
 
     /// Commits reachable from `to` but not from `from`, oldest first, with the paths (relative
     /// to `prefix`) they changed and their `Ack-Required:` trailers.
-    pub async fn commits_between(&self, from: Option<&str>, to: &str, prefix: &str) -> Result<Vec<CommitTouch>, GitError> {
+    pub async fn commits_between(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        prefix: &str,
+    ) -> Result<Vec<CommitTouch>, GitError> {
         let range = match from {
             Some(from) => format!("{from}..{to}"),
             None => to.to_string(),
@@ -296,15 +369,32 @@ impl Git {
         let mut touches = Vec::new();
         for id in ids.lines().filter(|line| !line.is_empty()) {
             let paths = self
-                .run(&["diff-tree", "--no-commit-id", "--name-only", "-r", "-z", "--root", id])
+                .run(&[
+                    "diff-tree",
+                    "--no-commit-id",
+                    "--name-only",
+                    "-r",
+                    "-z",
+                    "--root",
+                    id,
+                ])
                 .await?;
             let paths: Vec<String> = paths
                 .split(|b| *b == 0)
                 .filter(|p| !p.is_empty())
-                .filter_map(|p| String::from_utf8_lossy(p).strip_prefix(prefix).map(str::to_string))
+                .filter_map(|p| {
+                    String::from_utf8_lossy(p)
+                        .strip_prefix(prefix)
+                        .map(str::to_string)
+                })
                 .collect();
             let trailers = self
-                .run_text(&["show", "-s", "--format=%(trailers:key=Ack-Required,valueonly,separator=%x1f)", id])
+                .run_text(&[
+                    "show",
+                    "-s",
+                    "--format=%(trailers:key=Ack-Required,valueonly,separator=%x1f)",
+                    id,
+                ])
                 .await?;
             touches.push(CommitTouch {
                 id: id.to_string(),
@@ -321,11 +411,30 @@ impl Git {
 
     /// Commits that touched `prefix`, oldest first (first parents only: the branch's own
     /// story, as reviewers merged it).
-    pub async fn commits_touching(&self, revision: &str, prefix: &str) -> Result<Vec<String>, GitError> {
-        let pathspec = if prefix.is_empty() { ".".to_string() } else { format!(":(top){prefix}") };
+    pub async fn commits_touching(
+        &self,
+        revision: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>, GitError> {
+        let pathspec = if prefix.is_empty() {
+            ".".to_string()
+        } else {
+            format!(":(top){prefix}")
+        };
         let ids = self
-            .run_text(&["rev-list", "--reverse", "--first-parent", revision, "--", &pathspec])
+            .run_text(&[
+                "rev-list",
+                "--reverse",
+                "--first-parent",
+                revision,
+                "--",
+                &pathspec,
+            ])
             .await?;
-        Ok(ids.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+        Ok(ids
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 }

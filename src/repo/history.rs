@@ -41,8 +41,17 @@ impl GitProcedures {
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, GitError> {
         let info = self.git.commit_info(commit).await?;
-        let files = self.git.read_tree(&info.id, &self.prefix, &self.directory).await?;
-        Ok(build_snapshot(files.procedures, files.directory, today, previous, Some(info)))
+        let files = self
+            .git
+            .read_tree(&info.id, &self.prefix, &self.directory)
+            .await?;
+        Ok(build_snapshot(
+            files.procedures,
+            files.directory,
+            today,
+            previous,
+            Some(info),
+        ))
     }
 
     /// `Ack-Required:` trailers per procedure, from the commits in `from..to` that touched
@@ -81,16 +90,27 @@ impl GitProcedures {
 
     /// Every version of procedure `id` on the branch at `revision`, oldest first, following
     /// the procedure through renames (it is tracked by id, not by path).
-    pub async fn history(&self, id: &ProcedureId, revision: &str, today: NaiveDate) -> Result<Vec<HistoryEntry>, GitError> {
+    pub async fn history(
+        &self,
+        id: &ProcedureId,
+        revision: &str,
+        today: NaiveDate,
+    ) -> Result<Vec<HistoryEntry>, GitError> {
         let commits = self.git.commits_touching(revision, &self.prefix).await?;
         let mut entries = Vec::new();
         let mut previous = Snapshot::default();
         let mut previous_commit: Option<String> = None;
         for commit in commits {
             let snapshot = self.snapshot_at(&commit, today, Some(&previous)).await?;
-            let touches = self.git.commits_between(previous_commit.as_deref(), &commit, &self.prefix).await?;
+            let touches = self
+                .git
+                .commits_between(previous_commit.as_deref(), &commit, &self.prefix)
+                .await?;
             // Only this commit's own trailers count for its entry.
-            let own: Vec<CommitTouch> = touches.into_iter().filter(|touch| touch.id == commit).collect();
+            let own: Vec<CommitTouch> = touches
+                .into_iter()
+                .filter(|touch| touch.id == commit)
+                .collect();
             let overrides = overrides_from(&own, &previous, &snapshot);
             for change in detect_changes(&previous, &snapshot, &overrides) {
                 if &change.id == id
@@ -140,12 +160,19 @@ pub fn overrides_from(
     let mut paths_of: BTreeMap<&str, Vec<&ProcedureId>> = BTreeMap::new();
     for snapshot in [old, new] {
         for (id, entry) in &snapshot.procedures {
-            paths_of.entry(entry.procedure.path.as_str()).or_default().push(id);
+            paths_of
+                .entry(entry.procedure.path.as_str())
+                .or_default()
+                .push(id);
         }
     }
     let mut overrides: BTreeMap<ProcedureId, AckOverride> = BTreeMap::new();
     for touch in touches {
-        let values: Vec<AckOverride> = touch.ack_required.iter().filter_map(|v| AckOverride::parse(v)).collect();
+        let values: Vec<AckOverride> = touch
+            .ack_required
+            .iter()
+            .filter_map(|v| AckOverride::parse(v))
+            .collect();
         if values.is_empty() {
             continue;
         }

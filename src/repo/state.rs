@@ -72,7 +72,11 @@ impl AnnouncedState {
     }
 
     /// The last announced snapshot, or `None` on first start.
-    pub fn load(&self, today: NaiveDate, directory_path: &str) -> Result<Option<Snapshot>, StateError> {
+    pub fn load(
+        &self,
+        today: NaiveDate,
+        directory_path: &str,
+    ) -> Result<Option<Snapshot>, StateError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -83,14 +87,18 @@ impl AnnouncedState {
                 });
             }
         };
-        let stored: StoredSnapshot = serde_json::from_str(&text).map_err(|error| StateError::Corrupt {
-            path: self.path.clone(),
-            message: error.to_string(),
-        })?;
+        let stored: StoredSnapshot =
+            serde_json::from_str(&text).map_err(|error| StateError::Corrupt {
+                path: self.path.clone(),
+                message: error.to_string(),
+            })?;
         if stored.format != FORMAT_VERSION {
             return Err(StateError::Corrupt {
                 path: self.path.clone(),
-                message: format!("format {} is not the supported format {FORMAT_VERSION}", stored.format),
+                message: format!(
+                    "format {} is not the supported format {FORMAT_VERSION}",
+                    stored.format
+                ),
             });
         }
         let files = stored
@@ -102,7 +110,11 @@ impl AnnouncedState {
             })
             .collect();
         let directory = stored.directory.map(|file| SourceFile {
-            path: if file.path.is_empty() { directory_path.to_string() } else { file.path },
+            path: if file.path.is_empty() {
+                directory_path.to_string()
+            } else {
+                file.path
+            },
             content: SourceContent::Bytes(file.text.into_bytes()),
         });
         let commit = stored.commit.map(|commit| CommitInfo {
@@ -151,7 +163,8 @@ impl AnnouncedState {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(write_error)?;
         }
-        let json = serde_json::to_vec_pretty(&stored).map_err(|error| write_error(std::io::Error::other(error)))?;
+        let json = serde_json::to_vec_pretty(&stored)
+            .map_err(|error| write_error(std::io::Error::other(error)))?;
         let temporary = self.path.with_extension("json.tmp");
         std::fs::write(&temporary, json).map_err(write_error)?;
         std::fs::rename(&temporary, &self.path).map_err(write_error)?;
@@ -160,9 +173,10 @@ impl AnnouncedState {
 
     /// Moves an unreadable state file aside (never deleting it) so a fresh one can start.
     pub fn set_aside(&self) -> Result<PathBuf, StateError> {
-        let aside = self
-            .path
-            .with_extension(format!("corrupt-{}.json", Utc::now().format("%Y%m%dT%H%M%S")));
+        let aside = self.path.with_extension(format!(
+            "corrupt-{}.json",
+            Utc::now().format("%Y%m%dT%H%M%S")
+        ));
         std::fs::rename(&self.path, &aside).map_err(|source| StateError::Write {
             path: aside.clone(),
             source,

@@ -59,7 +59,9 @@ impl Source {
 #[derive(Debug)]
 pub enum SyncOutcome {
     /// First start: the current snapshot became the baseline; nothing was announced.
-    Baseline { procedures: usize },
+    Baseline {
+        procedures: usize,
+    },
     Unchanged,
     Changed(Vec<ProcedureChange>),
     Failed {
@@ -209,7 +211,10 @@ impl Syncer {
                 } else {
                     tracing::debug!(%error, attempts = outage.attempts, "sync still failing");
                 }
-                SyncOutcome::Failed { error, first_in_outage }
+                SyncOutcome::Failed {
+                    error,
+                    first_in_outage,
+                }
             }
         }
     }
@@ -221,14 +226,32 @@ impl Syncer {
             Source::Folder { path, directory } => {
                 let files = tokio::task::spawn_blocking(move || read_folder(&path, &directory))
                     .await
-                    .map_err(|error| SyncError::Other(format!("the folder reader stopped: {error}")))??;
-                let snapshot = build_snapshot(files.procedures, files.directory, today, previous.as_deref(), None);
+                    .map_err(|error| {
+                        SyncError::Other(format!("the folder reader stopped: {error}"))
+                    })??;
+                let snapshot = build_snapshot(
+                    files.procedures,
+                    files.directory,
+                    today,
+                    previous.as_deref(),
+                    None,
+                );
                 (snapshot, Default::default())
             }
-            Source::Git { url, branch, checkout, directory } => {
-                let procedures = self.open_clone(&url, &branch, &checkout, &directory).await?;
+            Source::Git {
+                url,
+                branch,
+                checkout,
+                directory,
+            } => {
+                let procedures = self
+                    .open_clone(&url, &branch, &checkout, &directory)
+                    .await?;
                 procedures.git.fetch().await?;
-                let head = procedures.git.resolve(&format!("refs/heads/{branch}")).await?;
+                let head = procedures
+                    .git
+                    .resolve(&format!("refs/heads/{branch}"))
+                    .await?;
                 let unchanged = previous
                     .as_ref()
                     .and_then(|s| s.commit.as_ref())
@@ -236,11 +259,16 @@ impl Syncer {
                 if unchanged && self.announced.is_some() {
                     return Ok(SyncOutcome::Unchanged);
                 }
-                let snapshot = procedures.snapshot_at(&head, today, previous.as_deref()).await?;
+                let snapshot = procedures
+                    .snapshot_at(&head, today, previous.as_deref())
+                    .await?;
                 let overrides = match self.announced.as_ref().and_then(|a| a.commit.as_ref()) {
                     Some(announced_commit) => {
                         let announced = self.announced.clone().unwrap_or_default();
-                        match procedures.overrides(Some(&announced_commit.id), &head, &announced, &snapshot).await {
+                        match procedures
+                            .overrides(Some(&announced_commit.id), &head, &announced, &snapshot)
+                            .await
+                        {
                             Ok(overrides) => overrides,
                             Err(error) => {
                                 // A force-push can leave the announced commit unknown to git.
@@ -255,14 +283,20 @@ impl Syncer {
             }
         };
 
-        let report_problems = previous.as_ref().is_none_or(|p| p.diagnostics != snapshot.diagnostics);
+        let report_problems = previous
+            .as_ref()
+            .is_none_or(|p| p.diagnostics != snapshot.diagnostics);
         if report_problems {
             for diagnostic in &snapshot.diagnostics {
                 if diagnostic.is_error() {
                     tracing::warn!(file = %diagnostic.file, line = diagnostic.position.line, code = diagnostic.code.code(), "{}", diagnostic.message);
                 }
             }
-            for entry in snapshot.procedures.values().filter(|e| e.kept_despite_errors) {
+            for entry in snapshot
+                .procedures
+                .values()
+                .filter(|e| e.kept_despite_errors)
+            {
                 tracing::warn!(procedure = %entry.procedure.id, file = %entry.procedure.path, "the new version has errors; the last good version stays served");
             }
         }
@@ -272,8 +306,13 @@ impl Syncer {
         let Some(announced) = &self.announced else {
             self.state.save(&snapshot, &self.directory_path())?;
             self.announced = Some((*snapshot).clone());
-            tracing::info!(procedures = snapshot.procedures.len(), "first sync: this version is the baseline; nothing is announced");
-            return Ok(SyncOutcome::Baseline { procedures: snapshot.procedures.len() });
+            tracing::info!(
+                procedures = snapshot.procedures.len(),
+                "first sync: this version is the baseline; nothing is announced"
+            );
+            return Ok(SyncOutcome::Baseline {
+                procedures: snapshot.procedures.len(),
+            });
         };
         let changes = detect_changes(announced, &snapshot, &overrides);
         if changes.is_empty() {
@@ -299,16 +338,26 @@ impl Syncer {
     }
 
     /// Opens procbot's bare clone, making it (again) when missing or pointing elsewhere.
-    async fn open_clone(&mut self, url: &str, branch: &str, checkout: &Path, directory: &Path) -> Result<GitProcedures, SyncError> {
+    async fn open_clone(
+        &mut self,
+        url: &str,
+        branch: &str,
+        checkout: &Path,
+        directory: &Path,
+    ) -> Result<GitProcedures, SyncError> {
         if let Some(procedures) = &self.git {
             return Ok(procedures.clone());
         }
         let existing = Git::new(checkout);
-        let usable = checkout.join("HEAD").is_file() && existing.origin_url().await.as_deref() == Some(url);
+        let usable =
+            checkout.join("HEAD").is_file() && existing.origin_url().await.as_deref() == Some(url);
         if !usable {
             if checkout.exists() {
-                let is_our_clone = checkout.join("HEAD").is_file() && checkout.join("objects").is_dir();
-                let is_empty = std::fs::read_dir(checkout).map(|mut d| d.next().is_none()).unwrap_or(false);
+                let is_our_clone =
+                    checkout.join("HEAD").is_file() && checkout.join("objects").is_dir();
+                let is_empty = std::fs::read_dir(checkout)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
                 if !is_our_clone && !is_empty {
                     return Err(SyncError::Other(format!(
                         "procedures.path {} exists and is not procbot's clone of {url}; point it at an empty or missing folder",
@@ -319,7 +368,9 @@ impl Syncer {
                 let _ = std::fs::remove_dir_all(checkout);
             }
             if let Some(parent) = checkout.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|error| SyncError::Other(format!("cannot create {}: {error}", parent.display())))?;
+                std::fs::create_dir_all(parent).map_err(|error| {
+                    SyncError::Other(format!("cannot create {}: {error}", parent.display()))
+                })?;
             }
             Git::clone_bare(url, branch, checkout).await?;
         }

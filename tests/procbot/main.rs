@@ -1,10 +1,14 @@
 //! Integration tests for procbot, compiled as one binary.
 
+mod changes_cli;
 mod check_cli;
 mod check_codes;
+mod git_fixture;
 mod helpers;
 mod import_comply;
 mod parser_robustness;
 mod serve;
 mod starter_library;
+mod sync;
 mod tidy;
+mod webhook;

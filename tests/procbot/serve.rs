@@ -5,6 +5,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use procbot::clock::SystemClock;
 use procbot::config::Config;
 use procbot::startup::Application;
 
@@ -37,10 +40,14 @@ fn get(address: SocketAddr, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness_answer_and_shutdown_is_graceful() {
+    let workdir = TestRepo::new();
     let mut config = Config::default();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.procedures.path = project_root().join("procedures");
-    let application = Application::build(config).await.unwrap();
+    config.procedures.state_file = workdir.path().join("state.json");
+    let application = Application::build(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
     let address = application.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
@@ -76,7 +83,10 @@ async fn a_missing_procedures_folder_stops_start_up_with_a_clear_error() {
     let mut config = Config::default();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.procedures.path = "/nonexistent/procedures".into();
-    let error = Application::build(config).await.err().unwrap();
+    let error = Application::build(config, Arc::new(SystemClock))
+        .await
+        .err()
+        .unwrap();
     assert!(
         format!("{error:#}").contains("/nonexistent/procedures does not exist"),
         "{error:#}"

@@ -1,0 +1,289 @@
+//! `POST /webhooks/git`: signatures from GitHub, Gitea/Forgejo and GitLab, and the sync they
+//! trigger in a running server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hmac::{Hmac, KeyInit, Mac};
+use procbot::clock::SystemClock;
+use procbot::config::Config;
+use procbot::http::webhook::GitWebhook;
+use procbot::http::{HttpState, router};
+use procbot::startup::Application;
+use secrecy::SecretString;
+use sha2::Sha256;
+use tokio::sync::{Notify, watch};
+use tower::ServiceExt;
+
+use crate::git_fixture::{GitFixture, procedure};
+
+const SECRET: &str = "procedures-repo-secret";
+const PUSH: &str = r#"{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567","repository":{"full_name":"acme/procedures"}}"#;
+
+fn sign(secret: &str, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn app(secret: Option<&str>) -> (axum::Router, Arc<Notify>) {
+    let trigger = Arc::new(Notify::new());
+    let (_, served) = watch::channel(None);
+    let state = Arc::new(HttpState {
+        served,
+        webhook: Arc::new(GitWebhook {
+            secret: secret.map(|s| SecretString::from(s.to_string())),
+            branch: "main".into(),
+            trigger: trigger.clone(),
+        }),
+    });
+    (router(state), trigger)
+}
+
+async fn post(
+    router: axum::Router,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::post("/webhooks/git").header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = router
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+async fn was_triggered(trigger: &Notify) -> bool {
+    tokio::time::timeout(Duration::from_millis(50), trigger.notified())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn signed_pushes_from_each_forge_trigger_a_sync() {
+    let github = [
+        ("x-github-event", "push".to_string()),
+        (
+            "x-hub-signature-256",
+            format!("sha256={}", sign(SECRET, PUSH)),
+        ),
+    ];
+    let gitea = [
+        ("x-gitea-event", "push".to_string()),
+        ("x-gitea-signature", sign(SECRET, PUSH)),
+    ];
+    let forgejo = [
+        ("x-forgejo-event", "push".to_string()),
+        ("x-forgejo-signature", sign(SECRET, PUSH)),
+    ];
+    let gitlab = [
+        ("x-gitlab-event", "Push Hook".to_string()),
+        ("x-gitlab-token", SECRET.to_string()),
+    ];
+    for headers in [&github[..], &gitea[..], &forgejo[..], &gitlab[..]] {
+        let (router, trigger) = app(Some(SECRET));
+        let (status, body) = post(router, headers, PUSH).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{headers:?}: {body}");
+        assert!(was_triggered(&trigger).await, "{headers:?}");
+    }
+}
+
+#[tokio::test]
+async fn forged_missing_and_replayed_signatures_get_401_and_trigger_nothing() {
+    let other_repository = sign("another-repository-secret", PUSH);
+    let cases: Vec<Vec<(&str, String)>> = vec![
+        vec![],
+        vec![(
+            "x-hub-signature-256",
+            format!("sha256={}", sign(SECRET, "{\"ref\":\"refs/heads/evil\"}")),
+        )],
+        vec![("x-hub-signature-256", format!("sha256={other_repository}"))],
+        vec![("x-hub-signature-256", sign(SECRET, PUSH))],
+        vec![("x-gitea-signature", other_repository.clone())],
+        vec![("x-gitea-signature", "not hex".to_string())],
+        vec![("x-gitlab-token", "guess".to_string())],
+        vec![("x-gitlab-token", String::new())],
+    ];
+    for headers in cases {
+        let (router, trigger) = app(Some(SECRET));
+        let (status, body) = post(router, &headers, PUSH).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(!was_triggered(&trigger).await, "{headers:?}");
+    }
+}
+
+#[tokio::test]
+async fn pings_other_branches_and_other_events_are_answered_without_a_sync() {
+    let ping = "{\"zen\":\"Keep it logically awesome.\"}";
+    let other_branch = PUSH.replace("refs/heads/main", "refs/heads/draft");
+    let cases = [
+        (
+            vec![
+                ("x-github-event", "ping".to_string()),
+                (
+                    "x-hub-signature-256",
+                    format!("sha256={}", sign(SECRET, ping)),
+                ),
+            ],
+            ping.to_string(),
+            "pong",
+        ),
+        (
+            vec![
+                ("x-github-event", "push".to_string()),
+                (
+                    "x-hub-signature-256",
+                    format!("sha256={}", sign(SECRET, &other_branch)),
+                ),
+            ],
+            other_branch.clone(),
+            "ignored",
+        ),
+        (
+            vec![
+                ("x-github-event", "issues".to_string()),
+                (
+                    "x-hub-signature-256",
+                    format!("sha256={}", sign(SECRET, PUSH)),
+                ),
+            ],
+            PUSH.to_string(),
+            "ignored",
+        ),
+    ];
+    for (headers, body, expected) in cases {
+        let (router, trigger) = app(Some(SECRET));
+        let (status, answer) = post(router, &headers, &body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["status"], expected);
+        assert!(!was_triggered(&trigger).await);
+    }
+    let (router, trigger) = app(Some(SECRET));
+    let garbage = "not json";
+    let (status, _) = post(
+        router,
+        &[(
+            "x-hub-signature-256",
+            format!("sha256={}", sign(SECRET, garbage)),
+        )],
+        garbage,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!was_triggered(&trigger).await);
+}
+
+#[tokio::test]
+async fn without_a_configured_secret_the_endpoint_is_off() {
+    let (router, trigger) = app(None);
+    let (status, _) = post(
+        router,
+        &[("x-hub-signature-256", format!("sha256={}", sign("", PUSH)))],
+        PUSH,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!was_triggered(&trigger).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_push_makes_a_running_server_sync_at_once() {
+    let fixture = GitFixture::at_root();
+    fixture.write("backup.md", &procedure("backup", "1.0.0", &["Back it up."]));
+    fixture.publish("Initial");
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.procedures.git_url = Some(fixture.remote_url());
+    config.procedures.path = data.path().join("checkout");
+    config.procedures.state_file = data.path().join("state.json");
+    config.procedures.poll_every = procbot::config::HumanDuration(Duration::from_secs(3600));
+    config.webhook.secret = Some(SecretString::from(SECRET.to_string()));
+    let application = Application::build(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let address = application.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    fixture.write(
+        "backup.md",
+        &procedure("backup", "1.1.0", &["Back it up twice."]),
+    );
+    let pushed = fixture.publish("Second copy");
+    let status = post_raw(address, &format!("sha256={}", sign(SECRET, PUSH))).await;
+    assert_eq!(status, "202");
+
+    let mut synced = false;
+    for _ in 0..100 {
+        let body = tokio::task::spawn_blocking(move || readyz(address))
+            .await
+            .unwrap();
+        if body.contains(&pushed) {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        synced,
+        "the push was not synced within 10 s although polling waits an hour"
+    );
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+fn readyz(address: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+async fn post_raw(address: std::net::SocketAddr, signature: &str) -> String {
+    let signature = signature.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "POST /webhooks/git HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nx-github-event: push\r\nx-hub-signature-256: {signature}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{PUSH}",
+            PUSH.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.split_whitespace().nth(1).unwrap_or("").to_string()
+    })
+    .await
+    .unwrap()
+}
