@@ -216,19 +216,25 @@ fn run_check(
     u8::from(report.error_count() > 0)
 }
 
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, String> {
-    tokio::runtime::Builder::new_current_thread()
+/// Runs a git-history query on the procedures folder `procedures`, with errors as text.
+fn query_git<T, F, Fut>(procedures: &Path, directory: &Path, query: F) -> Result<T, String>
+where
+    F: FnOnce(GitProcedures) -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::repo::git::GitError>>,
+{
+    if !procedures.is_dir() {
+        return Err(format!("{} is not a folder", procedures.display()));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map(|runtime| runtime.block_on(future))
-        .map_err(|error| format!("could not start the async runtime: {error}"))
-}
-
-fn git_folder_error(procedures: &Path) -> Option<String> {
-    if !procedures.is_dir() {
-        return Some(format!("{} is not a folder", procedures.display()));
-    }
-    None
+        .map_err(|error| format!("could not start the async runtime: {error}"))?;
+    runtime
+        .block_on(async {
+            let repository = GitProcedures::open(procedures, directory).await?;
+            query(repository).await
+        })
+        .map_err(|error| error.to_string())
 }
 
 fn run_changes(
@@ -240,36 +246,26 @@ fn run_changes(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
-    if let Some(message) = git_folder_error(procedures) {
-        let _ = writeln!(stderr, "error: {message}");
-        return 2;
-    }
     let today = chrono::Local::now().date_naive();
-    let result = block_on(async {
-        let repository = GitProcedures::open(procedures, directory).await?;
+    let result = query_git(procedures, directory, |repository| async move {
         repository.changes_between(from, to, today).await
     });
-    match result {
-        Ok(Ok(result)) => {
-            let text = if json {
-                changes::render_changes_json(&result)
-            } else {
-                changes::render_changes_human(&result)
-            };
-            if stdout.write_all(text.as_bytes()).is_err() {
-                return 2;
-            }
-            0
-        }
-        Ok(Err(error)) => {
-            let _ = writeln!(stderr, "error: {error}");
-            2
-        }
+    let result = match result {
+        Ok(result) => result,
         Err(message) => {
             let _ = writeln!(stderr, "error: {message}");
-            2
+            return 2;
         }
+    };
+    let text = if json {
+        changes::render_changes_json(&result)
+    } else {
+        changes::render_changes_human(&result)
+    };
+    if stdout.write_all(text.as_bytes()).is_err() {
+        return 2;
     }
+    0
 }
 
 fn run_history(
@@ -281,10 +277,6 @@ fn run_history(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
-    if let Some(message) = git_folder_error(procedures) {
-        let _ = writeln!(stderr, "error: {message}");
-        return 2;
-    }
     let id = match ProcedureId::parse(id) {
         Ok(id) => id,
         Err(message) => {
@@ -293,16 +285,12 @@ fn run_history(
         }
     };
     let today = chrono::Local::now().date_naive();
-    let result = block_on(async {
-        let repository = GitProcedures::open(procedures, directory).await?;
-        repository.history(&id, revision, today).await
+    let result = query_git(procedures, directory, |repository| {
+        let id = id.clone();
+        async move { repository.history(&id, revision, today).await }
     });
     let entries = match result {
-        Ok(Ok(entries)) => entries,
-        Ok(Err(error)) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return 2;
-        }
+        Ok(entries) => entries,
         Err(message) => {
             let _ = writeln!(stderr, "error: {message}");
             return 2;

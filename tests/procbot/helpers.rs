@@ -112,3 +112,38 @@ pub(crate) fn stdout_of(output: &Output) -> String {
 pub(crate) fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A minimal HTTP/1.1 request on loopback: returns the status code and the body.
+pub(crate) fn http_request(
+    address: std::net::SocketAddr,
+    request_head: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{request_head}\r\nHost: localhost\r\nConnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+pub(crate) fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http_request(address, &format!("GET {path} HTTP/1.1"), "")
+}

@@ -1,7 +1,7 @@
 //! `procbot serve`: health and readiness, configuration errors, clean shutdown.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,32 +11,7 @@ use procbot::clock::SystemClock;
 use procbot::config::Config;
 use procbot::startup::Application;
 
-use crate::helpers::{TestRepo, procbot_command, project_root};
-
-/// A minimal HTTP/1.1 GET: returns the status code and the body.
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
+use crate::helpers::{TestRepo, http_get, procbot_command, project_root};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness_answer_and_shutdown_is_graceful() {
@@ -54,10 +29,11 @@ async fn health_and_readiness_answer_and_shutdown_is_graceful() {
         let _ = stopped.await;
     }));
 
-    let (health, readiness) =
-        tokio::task::spawn_blocking(move || (get(address, "/healthz"), get(address, "/readyz")))
-            .await
-            .unwrap();
+    let (health, readiness) = tokio::task::spawn_blocking(move || {
+        (http_get(address, "/healthz"), http_get(address, "/readyz"))
+    })
+    .await
+    .unwrap();
     assert_eq!(health, (200, "ok\n".to_string()));
     assert_eq!(readiness.0, 200);
     let readiness: serde_json::Value = serde_json::from_str(&readiness.1).unwrap();
@@ -65,7 +41,7 @@ async fn health_and_readiness_answer_and_shutdown_is_graceful() {
     assert!(readiness["procedures"].as_u64().unwrap() >= 20);
     assert_eq!(readiness["errors"], 0);
 
-    let (not_found, _) = tokio::task::spawn_blocking(move || get(address, "/nope"))
+    let (not_found, _) = tokio::task::spawn_blocking(move || http_get(address, "/nope"))
         .await
         .unwrap();
     assert_eq!(not_found, 404);
@@ -123,7 +99,7 @@ fn the_binary_serves_until_sigterm_then_exits_0() {
         line.clear();
     }
     let address = address.expect("the server never said where it listens");
-    assert_eq!(get(address, "/readyz").0, 200);
+    assert_eq!(http_get(address, "/readyz").0, 200);
 
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
 use crate::git_fixture::{GitFixture, procedure};
+use crate::helpers::{http_get, http_request};
 
 const SECRET: &str = "procedures-repo-secret";
 const PUSH: &str = r#"{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567","repository":{"full_name":"acme/procedures"}}"#;
@@ -231,11 +232,11 @@ async fn a_signed_push_makes_a_running_server_sync_at_once() {
     );
     let pushed = fixture.publish("Second copy");
     let status = post_raw(address, &format!("sha256={}", sign(SECRET, PUSH))).await;
-    assert_eq!(status, "202");
+    assert_eq!(status, 202);
 
     let mut synced = false;
     for _ in 0..100 {
-        let body = tokio::task::spawn_blocking(move || readyz(address))
+        let (_, body) = tokio::task::spawn_blocking(move || http_get(address, "/readyz"))
             .await
             .unwrap();
         if body.contains(&pushed) {
@@ -256,34 +257,11 @@ async fn a_signed_push_makes_a_running_server_sync_at_once() {
         .unwrap();
 }
 
-fn readyz(address: std::net::SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
-async fn post_raw(address: std::net::SocketAddr, signature: &str) -> String {
-    let signature = signature.to_string();
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(address).unwrap();
-        write!(
-            stream,
-            "POST /webhooks/git HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nx-github-event: push\r\nx-hub-signature-256: {signature}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{PUSH}",
-            PUSH.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response.split_whitespace().nth(1).unwrap_or("").to_string()
-    })
-    .await
-    .unwrap()
+async fn post_raw(address: std::net::SocketAddr, signature: &str) -> u16 {
+    let head = format!(
+        "POST /webhooks/git HTTP/1.1\r\nx-github-event: push\r\nx-hub-signature-256: {signature}\r\ncontent-type: application/json"
+    );
+    tokio::task::spawn_blocking(move || http_request(address, &head, PUSH).0)
+        .await
+        .unwrap()
 }
