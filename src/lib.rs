@@ -10,5 +10,6 @@ pub mod core;
 pub mod http;
 pub mod import;
 pub mod repo;
+pub mod search;
 pub mod startup;
 pub mod telemetry;

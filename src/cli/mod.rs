@@ -5,6 +5,7 @@
 
 pub mod changes;
 pub mod check;
+pub mod lookup;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -54,6 +55,31 @@ pub enum Command {
         /// Check as of this date (YYYY-MM-DD) instead of today, for reproducible CI runs.
         #[arg(long, value_parser = parse_date)]
         today: Option<NaiveDate>,
+    },
+    /// Find the procedure that answers a question.
+    Lookup {
+        /// The procedures folder.
+        #[arg(long, default_value = "procedures")]
+        procedures: PathBuf,
+        /// Print JSON: {"query": ..., "results": [{"id", "title", "score"}]}.
+        #[arg(long)]
+        json: bool,
+        /// At most this many results.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        /// Look up as this person (sees confidential and restricted procedures only when in
+        /// their audience); without it, as an operator who sees everything.
+        #[arg(long = "as", value_parser = parse_email)]
+        viewer: Option<Email>,
+        /// Read one query a line from stdin and print one JSON line per query.
+        #[arg(long)]
+        batch: bool,
+        /// The directory file, relative to the procedures folder.
+        #[arg(long, default_value = crate::repo::DIRECTORY_FILE)]
+        directory: PathBuf,
+        /// The question.
+        #[arg(required_unless_present = "batch", trailing_var_arg = true)]
+        query: Vec<String>,
     },
     /// Show what would be announced between two revisions of a git procedures repository.
     Changes {
@@ -143,6 +169,30 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             directory,
             today,
         } => run_check(&dir, &directory, format, today, stdout, stderr),
+        Command::Lookup {
+            procedures,
+            json,
+            limit,
+            viewer,
+            batch,
+            directory,
+            query,
+        } => {
+            let options = LookupOptions {
+                json,
+                limit,
+                viewer,
+                batch,
+            };
+            run_lookup(
+                &procedures,
+                &directory,
+                &query.join(" "),
+                &options,
+                stdout,
+                stderr,
+            )
+        }
         Command::Changes {
             procedures,
             from,
@@ -214,6 +264,82 @@ fn run_check(
         return 2;
     }
     u8::from(report.error_count() > 0)
+}
+
+struct LookupOptions {
+    json: bool,
+    limit: usize,
+    viewer: Option<Email>,
+    batch: bool,
+}
+
+fn run_lookup(
+    procedures: &Path,
+    directory: &Path,
+    query: &str,
+    options: &LookupOptions,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let files = match read_folder(procedures, directory) {
+        Ok(files) => files,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: cannot read procedures: {error}");
+            return 2;
+        }
+    };
+    let extra_synonyms =
+        std::fs::read_to_string(procedures.join(crate::search::SYNONYMS_FILE)).ok();
+    let today = chrono::Local::now().date_naive();
+    let snapshot =
+        crate::core::snapshot::build_snapshot(files.procedures, files.directory, today, None, None);
+    let index = match crate::search::SearchIndex::build(
+        snapshot.procedures.values().map(|entry| &entry.procedure),
+        snapshot.directory.as_ref(),
+        extra_synonyms.as_deref(),
+    ) {
+        Ok(index) => index,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return 2;
+        }
+    };
+    let viewer = match &options.viewer {
+        Some(email) => crate::search::Viewer::Person(Some(email.clone())),
+        None => crate::search::Viewer::Operator,
+    };
+    let limit = options.limit.max(1);
+    if options.batch {
+        let stdin = std::io::stdin();
+        let result = lookup::run_batch(&mut stdin.lock(), stdout, |query| {
+            index
+                .lookup(query, &viewer, limit)
+                .map_err(|error| error.to_string())
+        });
+        return match result {
+            Ok(()) => 0,
+            Err(message) => {
+                let _ = writeln!(stderr, "error: {message}");
+                2
+            }
+        };
+    }
+    let result = match index.lookup(query, &viewer, limit) {
+        Ok(result) => result,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return 2;
+        }
+    };
+    let text = if options.json {
+        format!("{}\n", lookup::render_json(query, &result))
+    } else {
+        lookup::render_human(query, &result)
+    };
+    if stdout.write_all(text.as_bytes()).is_err() {
+        return 2;
+    }
+    0
 }
 
 /// Runs a git-history query on the procedures folder `procedures`, with errors as text.

@@ -6,6 +6,8 @@ mod check_codes;
 mod git_fixture;
 mod helpers;
 mod import_comply;
+mod lookup_cli;
+mod lookup_eval;
 mod parser_robustness;
 mod serve;
 mod starter_library;
