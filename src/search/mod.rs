@@ -17,7 +17,8 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+    Language, LowerCaser, PreTokenizedString, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    TextAnalyzer, Token,
 };
 use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
@@ -35,11 +36,15 @@ pub const SYNONYMS_FILE: &str = "synonyms.txt";
 const TOKENIZER: &str = "procbot_en";
 /// Candidates fetched from tantivy before re-scoring.
 const CANDIDATES: usize = 50;
+/// At most this many (the rarest) terms of a question are used to find candidates.
+const RETRIEVAL_TERMS: usize = 16;
 /// A result must cover at least this share of the question's (rarity-weighted) concepts.
 const MIN_COVERAGE: f32 = 0.35;
 /// How much each concept beyond two lowers `MIN_COVERAGE`, down to `MIN_COVERAGE_FLOOR`.
 const COVERAGE_RELIEF_PER_CONCEPT: f32 = 0.02;
 const MIN_COVERAGE_FLOOR: f32 = 0.2;
+/// Extra evidence for each further field a concept is found in.
+const BREADTH_BONUS: f32 = 0.1;
 /// BM25 (normalised to the best candidate) breaks ties between similar coverage.
 const BM25_SHARE: f32 = 0.3;
 /// Results scoring below this share of the best one are dropped as noise.
@@ -84,30 +89,15 @@ pub struct LookupResult {
 
 #[derive(Clone, Copy)]
 struct Fields {
-    title: Field,
-    summary: Field,
-    keywords: Field,
-    identifier: Field,
-    controls: Field,
-    steps: Field,
-    body: Field,
-    /// Everything above in one field: synonyms and corrections are looked up here only, which
-    /// keeps queries with many alternatives cheap.
+    /// All the procedure's text in one field, for BM25: which procedure talks most about it.
     all: Field,
+    controls: Field,
     ordinal: Field,
 }
 
-/// Text fields and their weight in BM25 scoring.
-fn weighted_fields(fields: &Fields) -> [(Field, f32); 6] {
-    [
-        (fields.title, 3.0),
-        (fields.keywords, 2.5),
-        (fields.identifier, 2.0),
-        (fields.summary, 1.5),
-        (fields.steps, 0.8),
-        (fields.body, 0.5),
-    ]
-}
+/// How strongly finding a concept in each field (title, keywords, id, summary, steps, body)
+/// says "this procedure is about it".
+const FIELD_EVIDENCE: [f32; 6] = [1.0, 0.9, 0.9, 0.8, 0.5, 0.35];
 
 struct DocInfo {
     id: ProcedureId,
@@ -115,14 +105,24 @@ struct DocInfo {
     private_only: bool,
     /// Who may see a private procedure; `None` for procedures everyone may see.
     audience: Option<HashSet<Email>>,
-    /// Stems of each field, in the order of `FIELD_EVIDENCE`.
-    field_stems: [HashSet<String>; 6],
+    /// Interned stems of each field, sorted, in the order of `FIELD_EVIDENCE`.
+    field_stems: [Vec<u32>; 6],
     controls: Vec<String>,
 }
 
-/// How strongly finding a concept in each field (title, keywords, id, summary, steps, body)
-/// says "this procedure is about it".
-const FIELD_EVIDENCE: [f32; 6] = [1.0, 0.9, 0.9, 0.8, 0.5, 0.35];
+impl DocInfo {
+    fn field_has(&self, field: usize, stems: &[u32]) -> bool {
+        stems
+            .iter()
+            .all(|stem| self.field_stems[field].binary_search(stem).is_ok())
+    }
+}
+
+/// A concept alternative with its stems interned; `None` when a stem is in no procedure.
+struct InternedAlternative {
+    stems: Option<Vec<u32>>,
+    weight: f32,
+}
 
 /// A searchable index of one snapshot's procedures. Built once per snapshot and swapped.
 pub struct SearchIndex {
@@ -132,8 +132,12 @@ pub struct SearchIndex {
     docs: Vec<DocInfo>,
     synonyms: SynonymTable,
     vocabulary: Vocabulary,
-    /// Stem → number of procedures containing it, for rarity weights.
-    document_frequency: HashMap<String, u32>,
+    /// Stem → its interned id.
+    stem_ids: HashMap<String, u32>,
+    /// Interned id → its stem.
+    stem_names: Vec<String>,
+    /// Interned stem → number of procedures containing it, for rarity weights.
+    document_frequency: Vec<u32>,
 }
 
 fn analyzer() -> TextAnalyzer {
@@ -144,20 +148,13 @@ fn analyzer() -> TextAnalyzer {
         .build()
 }
 
-fn stems_of(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
-    let mut stems = Vec::new();
-    let mut stream = analyzer.token_stream(text);
-    while stream.advance() {
-        stems.push(stream.token().text.clone());
-    }
-    stems
-}
-
 fn stem_word(analyzer: &mut TextAnalyzer, word: &str) -> String {
-    stems_of(analyzer, word)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| word.to_string())
+    let mut stream = analyzer.token_stream(word);
+    if stream.advance() {
+        stream.token().text.clone()
+    } else {
+        word.to_string()
+    }
 }
 
 fn steps_text(procedure: &Procedure) -> String {
@@ -182,6 +179,59 @@ fn body_text(procedure: &Procedure) -> String {
         .collect()
 }
 
+/// Everything needed to turn text into interned stems once per distinct word.
+struct Stemming {
+    analyzer: TextAnalyzer,
+    words: TextAnalyzer,
+    /// Raw word → interned stem.
+    cache: HashMap<String, u32>,
+    stem_ids: HashMap<String, u32>,
+    /// Interned stem → its text.
+    names: Vec<String>,
+    vocabulary: Vocabulary,
+}
+
+impl Stemming {
+    fn intern(&mut self, stem: String) -> u32 {
+        if let Some(id) = self.stem_ids.get(&stem) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(stem.clone());
+        self.stem_ids.insert(stem, id);
+        id
+    }
+
+    /// The interned stems of `text` in order; new words join the vocabulary.
+    fn stems(&mut self, text: &str) -> Vec<u32> {
+        let mut ids = Vec::new();
+        let mut stream = self.words.token_stream(text);
+        let mut new_words = Vec::new();
+        while stream.advance() {
+            let word = &stream.token().text;
+            match self.cache.get(word) {
+                Some(id) => ids.push(*id),
+                None => new_words.push(word.clone()),
+            }
+        }
+        drop(stream);
+        for word in new_words {
+            let id = match self.cache.get(&word) {
+                Some(id) => *id,
+                None => {
+                    let stem = stem_word(&mut self.analyzer, &word);
+                    self.vocabulary.add(&word, &stem);
+                    let id = self.intern(stem);
+                    self.cache.insert(word, id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        ids
+    }
+}
+
 impl SearchIndex {
     /// Indexes `procedures`. `directory` resolves the audiences of private procedures;
     /// `extra_synonyms` is the repository's own `synonyms.txt`, if any.
@@ -190,89 +240,96 @@ impl SearchIndex {
         directory: Option<&Directory>,
         extra_synonyms: Option<&str>,
     ) -> Result<SearchIndex, SearchError> {
+        // Frequencies without positions: re-scoring checks phrases, BM25 needs only counts.
         let text = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(TOKENIZER)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+                .set_index_option(IndexRecordOption::WithFreqs),
         );
         let mut schema = Schema::builder();
         let fields = Fields {
-            title: schema.add_text_field("title", text.clone()),
-            summary: schema.add_text_field("summary", text.clone()),
-            keywords: schema.add_text_field("keywords", text.clone()),
-            identifier: schema.add_text_field("identifier", text.clone()),
-            controls: schema.add_text_field("controls", STRING),
-            steps: schema.add_text_field("steps", text.clone()),
-            body: schema.add_text_field("body", text.clone()),
             all: schema.add_text_field("all", text),
+            controls: schema.add_text_field("controls", STRING),
             ordinal: schema.add_u64_field("ordinal", FAST | INDEXED),
         };
         let index = Index::create_in_ram(schema.build());
         index.tokenizers().register(TOKENIZER, analyzer());
-        let mut analyzer = analyzer();
-        let mut raw_words = TextAnalyzer::builder(SimpleTokenizer::default())
-            .filter(RemoveLongFilter::limit(40))
-            .filter(LowerCaser)
-            .build();
+        let mut stemming = Stemming {
+            analyzer: analyzer(),
+            words: TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(40))
+                .filter(LowerCaser)
+                .build(),
+            cache: HashMap::new(),
+            stem_ids: HashMap::new(),
+            names: Vec::new(),
+            vocabulary: Vocabulary::default(),
+        };
 
-        // One indexing thread: results do not depend on it, and procbot shares the machine.
+        let procedures: Vec<&Procedure> = procedures.into_iter().collect();
+        // One indexing thread: a second one does not speed this up (preparing documents is
+        // the bottleneck), and procbot shares the machine with its other work.
         let mut writer = index.writer_with_num_threads(1, 50_000_000)?;
         let mut docs = Vec::new();
-        let mut vocabulary = Vocabulary::default();
-        let mut document_frequency: HashMap<String, u32> = HashMap::new();
+        let mut document_frequency: Vec<u32> = Vec::new();
         for procedure in procedures {
             let keywords = procedure.keywords.join("\n");
             let identifier = procedure.id.as_str().replace('-', " ");
             let summary = procedure.summary.clone().unwrap_or_default();
             let steps = steps_text(procedure);
             let body = body_text(procedure);
-            let mut document = TantivyDocument::default();
-            document.add_text(fields.title, &procedure.title);
-            document.add_text(fields.summary, &summary);
-            document.add_text(fields.keywords, &keywords);
-            document.add_text(fields.identifier, &identifier);
-            for control in &procedure.controls {
-                document.add_text(fields.controls, control.to_string());
-            }
-            document.add_text(fields.steps, &steps);
-            document.add_text(fields.body, &body);
-            document.add_text(
-                fields.all,
-                format!(
-                    "{}\n{summary}\n{keywords}\n{identifier}\n{steps}\n{body}",
-                    procedure.title
-                ),
-            );
-            document.add_u64(fields.ordinal, docs.len() as u64);
-            writer.add_document(document)?;
-
-            let strong_text = format!("{}\n{summary}\n{keywords}\n{identifier}", procedure.title);
-            let field_stems = [
+            let texts = [
                 procedure.title.as_str(),
                 keywords.as_str(),
                 identifier.as_str(),
                 summary.as_str(),
                 steps.as_str(),
                 body.as_str(),
-            ]
-            .map(|text| {
-                stems_of(&mut analyzer, text)
-                    .into_iter()
-                    .collect::<HashSet<String>>()
+            ];
+            let sequences = texts.map(|text| stemming.stems(text));
+            // tantivy gets the stems already made, so every word is stemmed once per index.
+            let tokens: Vec<Token> = sequences
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(position, id)| Token {
+                    offset_from: 0,
+                    offset_to: 0,
+                    position,
+                    text: stemming.names[*id as usize].clone(),
+                    position_length: 1,
+                })
+                .collect();
+            let field_stems = sequences.map(|mut ids| {
+                ids.sort_unstable();
+                ids.dedup();
+                ids
             });
-            let all: HashSet<&String> = field_stems.iter().flatten().collect();
-            for stem in all {
-                *document_frequency.entry(stem.clone()).or_default() += 1;
-            }
-            let full_text = format!("{strong_text}\n{steps}\n{body}");
-            let mut stream = raw_words.token_stream(&full_text);
-            while stream.advance() {
-                let word = &stream.token().text;
-                if word.chars().count() >= 3 && !vocabulary.knows_word(word) {
-                    let stem = stem_word(&mut analyzer, word);
-                    vocabulary.add(word, &stem);
+            let mut distinct: Vec<u32> = field_stems.iter().flatten().copied().collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for stem in distinct {
+                let slot = stem as usize;
+                if document_frequency.len() <= slot {
+                    document_frequency.resize(slot + 1, 0);
                 }
+                document_frequency[slot] += 1;
             }
+
+            let mut document = TantivyDocument::default();
+            document.add_pre_tokenized_text(
+                fields.all,
+                PreTokenizedString {
+                    text: String::new(),
+                    tokens,
+                },
+            );
+            for control in &procedure.controls {
+                document.add_text(fields.controls, control.to_string());
+            }
+            document.add_u64(fields.ordinal, docs.len() as u64);
+            writer.add_document(document)?;
+
             let private_only = procedure.classification.is_private();
             let audience = private_only.then(|| {
                 directory
@@ -295,14 +352,18 @@ impl SearchIndex {
         if let Some(extra) = extra_synonyms {
             groups.extend(parse_synonym_lines(extra));
         }
+        let mut analyzer = stemming.analyzer.clone();
         let synonyms = SynonymTable::new(&groups, &mut |word| stem_word(&mut analyzer, word));
         // Synonym words are valid spellings too, so "offboardng" finds "offboarding" even
         // when only a synonym of it appears in the procedures.
+        let mut vocabulary = stemming.vocabulary;
         for group in &groups {
             for phrase in group {
                 for word in words(phrase) {
-                    let stem = stem_word(&mut analyzer, &word);
-                    vocabulary.add(&word, &stem);
+                    if !vocabulary.knows_word(&word) {
+                        let stem = stem_word(&mut analyzer, &word);
+                        vocabulary.add(&word, &stem);
+                    }
                 }
             }
         }
@@ -313,6 +374,8 @@ impl SearchIndex {
             docs,
             synonyms,
             vocabulary,
+            stem_ids: stemming.stem_ids,
+            stem_names: stemming.names,
             document_frequency,
         })
     }
@@ -325,12 +388,19 @@ impl SearchIndex {
         self.docs.is_empty()
     }
 
-    /// How much an unmatched or matched concept weighs: rare words weigh most.
-    fn rarity(&self, stems: &[String]) -> f32 {
+    fn frequency(&self, stem: u32) -> u32 {
+        self.document_frequency
+            .get(stem as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How much a concept weighs: rare words weigh most.
+    fn rarity(&self, stems: &[u32]) -> f32 {
         let total = self.docs.len().max(1) as f32;
         let frequency = stems
             .iter()
-            .map(|stem| self.document_frequency.get(stem).copied().unwrap_or(0))
+            .map(|stem| self.frequency(*stem))
             .min()
             .unwrap_or(0) as f32;
         (1.0 + total / (frequency + 0.5)).ln()
@@ -341,51 +411,49 @@ impl SearchIndex {
         (1.0 + self.docs.len().max(1) as f32).ln()
     }
 
+    fn stem_name(&self, id: u32) -> Option<&str> {
+        self.stem_names.get(id as usize).map(String::as_str)
+    }
+
+    fn intern(&self, stems: &[String]) -> Option<Vec<u32>> {
+        stems
+            .iter()
+            .map(|stem| self.stem_ids.get(stem).copied())
+            .collect()
+    }
+
     fn tantivy_query(&self, parsed: &ParsedQuery) -> Box<dyn Query> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for control in &parsed.controls {
             let term = Term::from_field_text(self.fields.controls, control);
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-                    6.0,
-                )),
-            ));
+            let query = Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(query, 6.0))));
         }
-        // A flat disjunction of boosted terms: tantivy answers it with block-max WAND, which
-        // skips most documents. Phrases are split into their words here; the re-scoring that
-        // follows checks them whole.
-        let mut push_terms = |field: Field, stems: &[String], boost: f32| {
-            let share = boost / stems.len().max(1) as f32;
-            for stem in stems {
-                let query = TermQuery::new(
-                    Term::from_field_text(field, stem),
-                    IndexRecordOption::WithFreqs,
-                );
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(query), share)),
-                ));
-            }
-        };
+        // A flat disjunction of boosted terms over one field, limited to the rarest terms:
+        // they find the candidates; common words would only make every procedure one.
+        // Phrases are split into their words here; re-scoring checks fields and phrases.
+        let mut terms: HashMap<u32, f32> = HashMap::new();
         for concept in &parsed.concepts {
-            let mut alternatives = concept.alternatives.iter();
-            // The words as typed are scored per field; synonyms and corrections in `all`.
-            if let Some(typed) = alternatives.next() {
-                for (field, boost) in weighted_fields(&self.fields) {
-                    push_terms(field, &typed.stems, boost * typed.weight);
+            for (index, alternative) in concept.alternatives.iter().enumerate() {
+                let boost = if index == 0 { 2.0 } else { 1.0 } * alternative.weight;
+                let share = boost / alternative.stems.len().max(1) as f32;
+                for stem in &alternative.stems {
+                    if let Some(id) = self.stem_ids.get(stem) {
+                        let entry = terms.entry(*id).or_insert(0.0);
+                        *entry = entry.max(share);
+                    }
                 }
-                // How much the whole procedure is about it (term frequency across fields).
-                push_terms(self.fields.all, &typed.stems, 2.0 * typed.weight);
             }
-            for alternative in alternatives {
-                push_terms(
-                    self.fields.all,
-                    &alternative.stems,
-                    1.5 * alternative.weight,
-                );
-            }
+        }
+        let mut terms: Vec<(u32, f32)> = terms.into_iter().collect();
+        terms.sort_by_key(|(id, _)| (self.frequency(*id), *id));
+        for (id, boost) in terms.into_iter().take(RETRIEVAL_TERMS) {
+            let Some(stem) = self.stem_name(id) else {
+                continue;
+            };
+            let term = Term::from_field_text(self.fields.all, stem);
+            let query = Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(query, boost))));
         }
         Box::new(BooleanQuery::new(clauses))
     }
@@ -418,43 +486,49 @@ impl SearchIndex {
             &TopDocs::with_limit(CANDIDATES).order_by_score(),
         )?;
 
-        // Each concept weighs as much as its typed form is rare; unknown words weigh most,
-        // so a question about something no procedure mentions does not match by accident.
-        let present = |stems: &[String]| {
-            stems
-                .iter()
-                .all(|stem| self.document_frequency.contains_key(stem))
-        };
-        let concept_weights: Vec<f32> = parsed
+        let interned: Vec<Vec<InternedAlternative>> = parsed
             .concepts
             .iter()
             .map(|concept| {
-                let existing = concept
+                concept
                     .alternatives
                     .iter()
-                    .filter(|alternative| present(&alternative.stems));
-                match concept.alternatives.first() {
-                    Some(typed) if present(&typed.stems) => self.rarity(&typed.stems),
+                    .map(|alternative| InternedAlternative {
+                        stems: self.intern(&alternative.stems),
+                        weight: alternative.weight,
+                    })
+                    .collect()
+            })
+            .collect();
+        // Each concept weighs as much as its typed form is rare; unknown words weigh most,
+        // so a question about something no procedure mentions does not match by accident.
+        let concept_weights: Vec<f32> = parsed
+            .concepts
+            .iter()
+            .zip(&interned)
+            .map(|(concept, alternatives)| {
+                match alternatives.first().and_then(|typed| typed.stems.as_ref()) {
+                    Some(typed) => self.rarity(typed),
                     // Unknown two- and three-letter words are mostly typos and abbreviations.
-                    _ if concept.unknown && concept.typed.chars().count() < 4 => {
+                    None if concept.unknown && concept.typed.chars().count() < 4 => {
                         self.rarity(&[]) * 0.4
                     }
-                    _ => existing
-                        .map(|alternative| self.rarity(&alternative.stems))
+                    None => alternatives
+                        .iter()
+                        .filter_map(|alternative| alternative.stems.as_ref())
+                        .map(|stems| self.rarity(stems))
                         .reduce(f32::min)
                         .unwrap_or_else(|| self.unknown_rarity()),
                 }
             })
             .collect();
         // When the typed word appears in no procedure, its synonyms stand in for it fully.
-        let typed_absent: Vec<bool> = parsed
-            .concepts
+        let typed_absent: Vec<bool> = interned
             .iter()
-            .map(|concept| {
-                concept
-                    .alternatives
+            .map(|alternatives| {
+                alternatives
                     .first()
-                    .is_none_or(|typed| !present(&typed.stems))
+                    .is_none_or(|typed| typed.stems.is_none())
             })
             .collect();
         let total_weight: f32 = concept_weights.iter().sum();
@@ -493,34 +567,33 @@ impl SearchIndex {
                 .iter()
                 .any(|control| doc.controls.contains(control));
             let mut evidence = 0.0;
-            for ((concept, weight), absent) in parsed
-                .concepts
-                .iter()
-                .zip(&concept_weights)
-                .zip(&typed_absent)
+            let mut breadth = 0.0;
+            for ((alternatives, weight), absent) in
+                interned.iter().zip(&concept_weights).zip(&typed_absent)
             {
-                let best = concept
-                    .alternatives
-                    .iter()
-                    .map(|alternative| {
-                        let field = doc
-                            .field_stems
-                            .iter()
-                            .zip(FIELD_EVIDENCE)
-                            .filter(|(stems, _)| {
-                                alternative.stems.iter().all(|stem| stems.contains(stem))
-                            })
-                            .map(|(_, evidence)| evidence)
-                            .fold(0.0, f32::max);
-                        let weight = if *absent {
-                            alternative.weight.max(STAND_IN_WEIGHT)
-                        } else {
-                            alternative.weight
-                        };
-                        field * weight
-                    })
-                    .fold(0.0, f32::max);
+                let mut best = 0.0f32;
+                let mut fields_with_concept = [false; 6];
+                for alternative in alternatives {
+                    let Some(stems) = &alternative.stems else {
+                        continue;
+                    };
+                    let alternative_weight = if *absent {
+                        alternative.weight.max(STAND_IN_WEIGHT)
+                    } else {
+                        alternative.weight
+                    };
+                    for (field, field_evidence) in FIELD_EVIDENCE.iter().enumerate() {
+                        if doc.field_has(field, stems) {
+                            fields_with_concept[field] = true;
+                            best = best.max(field_evidence * alternative_weight);
+                        }
+                    }
+                }
                 evidence += weight * best;
+                // Found in many fields, the concept is what the procedure is about: this
+                // orders procedures that cover a question equally well.
+                let fields = fields_with_concept.iter().filter(|found| **found).count();
+                breadth += weight * BREADTH_BONUS * fields.saturating_sub(1) as f32;
             }
             let coverage = if total_weight > 0.0 {
                 evidence / total_weight
@@ -528,6 +601,7 @@ impl SearchIndex {
                 0.0
             };
             let score = evidence
+                + breadth
                 + BM25_SHARE * total_weight * bm25 / best_bm25
                 + if control_match { 10.0 } else { 0.0 };
             let hit = Hit {
