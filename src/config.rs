@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{NaiveTime, Weekday};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Environment variables starting with this and containing `__` override config keys.
@@ -673,6 +673,27 @@ fn resolve_secrets(config: &mut Config, base: &Path) -> Result<(), ConfigError> 
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
+    let secrets = [
+        ("slack.bot_token", &config.slack.bot_token),
+        ("slack.app_token", &config.slack.app_token),
+        ("slack.signing_secret", &config.slack.signing_secret),
+        ("discord.token", &config.discord.token),
+        ("discord.public_key", &config.discord.public_key),
+        ("webhook.secret", &config.webhook.secret),
+        ("dashboard.token", &config.dashboard.token),
+    ];
+    for (key, secret) in secrets {
+        // An empty secret would let anyone compute a valid signature or send the token.
+        if secret
+            .as_ref()
+            .is_some_and(|value| value.expose_secret().trim().is_empty())
+        {
+            return Err(invalid(
+                key,
+                "is set but empty; give it a value or unset it",
+            ));
+        }
+    }
     let slack = &config.slack;
     if slack.enabled() {
         match slack.mode {
@@ -730,7 +751,6 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     fn load_text(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
@@ -856,6 +876,13 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn empty_secrets_are_refused() {
+        let error = load_text("", &[("PROCBOT_WEBHOOK__SECRET", "")]).unwrap_err();
+        assert!(error.to_string().contains("webhook.secret"), "{error}");
+        assert!(error.to_string().contains("empty"), "{error}");
     }
 
     #[test]

@@ -142,7 +142,9 @@ pub fn detect_changes(
                 if before.content_hash == after.content_hash
                     && before.procedure.path == after.procedure.path
                 {
-                    if override_for == Some(AckOverride::Required) {
+                    // A kept (last good) version is not the text the trailer's commit wrote:
+                    // asking to acknowledge it again would ask for the wrong text.
+                    if override_for == Some(AckOverride::Required) && !after.kept_despite_errors {
                         changes.push(changed(
                             id,
                             (&before.procedure, &after.procedure),

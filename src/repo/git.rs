@@ -52,9 +52,47 @@ pub struct CommitTouch {
     pub ack_required: Vec<String>,
 }
 
+/// The text of a command for messages, with any credentials in URLs removed.
 fn command_text(args: &[&str]) -> String {
-    args.join(" ")
+    args.iter()
+        .map(|arg| redact_url(arg))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
+
+/// A URL with its user name and password removed, for logs and messages: operators may put
+/// a token in `procedures.git_url`.
+pub fn redact_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// `git` with the environment every call shares: never prompt, plain messages.
+fn git_command() -> Command {
+    let mut command = Command::new("git");
+    command
+        // Never wait for a password or a host key on a terminal nobody watches.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env(
+            "GIT_SSH_COMMAND",
+            std::env::var("GIT_SSH_COMMAND").unwrap_or_else(|_| "ssh -o BatchMode=yes".to_string()),
+        )
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// The config key procbot sets in the clones it makes, so it never deletes anything else.
+pub const MANAGED_MARKER: &str = "procbot.managed";
 
 impl Git {
     pub fn new(dir: impl Into<PathBuf>) -> Git {
@@ -66,23 +104,8 @@ impl Git {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("git");
-        command
-            .arg("-C")
-            .arg(&self.dir)
-            .args(args)
-            // Never wait for a password on a terminal nobody watches.
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env(
-                "GIT_SSH_COMMAND",
-                std::env::var("GIT_SSH_COMMAND")
-                    .unwrap_or_else(|_| "ssh -o BatchMode=yes".to_string()),
-            )
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut command = git_command();
+        command.arg("-C").arg(&self.dir).args(args);
         command
     }
 
@@ -137,9 +160,12 @@ impl Git {
         })
     }
 
-    /// `git clone --bare` of one branch into `dir`, which must not exist yet.
+    /// `git clone --bare` of one branch into `dir`, which must not exist yet. The clone is
+    /// made beside `dir` and renamed into place, so an interrupted clone never looks finished.
     pub async fn clone_bare(url: &str, branch: &str, dir: &Path) -> Result<Git, GitError> {
-        let dir_text = dir.to_string_lossy().into_owned();
+        let partial = dir.with_extension("partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        let partial_text = partial.to_string_lossy().into_owned();
         let args = [
             "clone",
             "--bare",
@@ -148,24 +174,31 @@ impl Git {
             branch,
             "--",
             url,
-            &dir_text,
+            &partial_text,
         ];
-        let mut command = Command::new("git");
-        command
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut command = git_command();
+        command.args(args);
         Self::run_command(command, &args, NETWORK_TIMEOUT, None).await?;
-        let git = Git::new(dir);
+        let partial_git = Git::new(&partial);
         // Forced updates so a force-push on the remote replaces our copy of the branch.
         let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
-        git.run(&["config", "remote.origin.fetch", &refspec])
+        partial_git
+            .run(&["config", "--replace-all", "remote.origin.fetch", &refspec])
             .await?;
-        Ok(git)
+        partial_git.run(&["config", MANAGED_MARKER, "true"]).await?;
+        std::fs::rename(&partial, dir).map_err(|error| GitError::Failed {
+            command: format!("rename {} {}", partial.display(), dir.display()),
+            stderr: error.to_string(),
+        })?;
+        Ok(Git::new(dir))
+    }
+
+    /// A git config value of this repository, if set.
+    pub async fn config_value(&self, key: &str) -> Option<String> {
+        self.run_text(&["config", "--get", key])
+            .await
+            .ok()
+            .map(|value| value.trim().to_string())
     }
 
     /// Fetches the remote's branches into the bare clone, following force-pushes.
@@ -177,10 +210,7 @@ impl Git {
 
     /// The configured URL of `origin`, if any.
     pub async fn origin_url(&self) -> Option<String> {
-        self.run_text(&["config", "--get", "remote.origin.url"])
-            .await
-            .ok()
-            .map(|url| url.trim().to_string())
+        self.config_value("remote.origin.url").await
     }
 
     /// The full commit id a revision names.
@@ -218,7 +248,8 @@ impl Git {
             "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%ct%x00%B",
             revision,
         ];
-        let text = self.run_text(&args).await?;
+        // Lossy: a commit message in another encoding must not stop the sync.
+        let text = String::from_utf8_lossy(&self.run(&args).await?).into_owned();
         let fields: Vec<&str> = text.splitn(7, '\0').collect();
         let [
             id,
@@ -376,6 +407,7 @@ impl Git {
                     "-r",
                     "-z",
                     "--root",
+                    "--diff-merges=first-parent",
                     id,
                 ])
                 .await?;
@@ -436,5 +468,24 @@ impl Git {
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_removed_from_urls_in_messages() {
+        assert_eq!(
+            redact_url("https://oauth2:glpat-secret@git.example.com/acme/procedures.git"),
+            "https://git.example.com/acme/procedures.git"
+        );
+        assert_eq!(
+            redact_url("git@host:acme/procedures.git"),
+            "git@host:acme/procedures.git"
+        );
+        let text = command_text(&["clone", "--", "https://user:hunter2@example.com/r.git"]);
+        assert!(!text.contains("hunter2"), "{text}");
     }
 }

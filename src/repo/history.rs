@@ -106,12 +106,10 @@ impl GitProcedures {
                 .git
                 .commits_between(previous_commit.as_deref(), &commit, &self.prefix)
                 .await?;
-            // Only this commit's own trailers count for its entry.
-            let own: Vec<CommitTouch> = touches
-                .into_iter()
-                .filter(|touch| touch.id == commit)
-                .collect();
-            let overrides = overrides_from(&own, &previous, &snapshot);
+            // The trailers of every commit this first-parent step brings in (a merge brings
+            // its branch's commits), as sync would see them.
+            let overrides = overrides_from(&touches, &previous, &snapshot);
+
             for change in detect_changes(&previous, &snapshot, &overrides) {
                 if &change.id == id
                     && let Some(info) = &snapshot.commit

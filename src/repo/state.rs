@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::core::check::{SourceContent, SourceFile};
-use crate::core::snapshot::{CommitInfo, Snapshot, build_snapshot};
+use crate::core::parse::parse_procedure;
+use crate::core::snapshot::{CommitInfo, ContentHash, Snapshot, SnapshotEntry, build_snapshot};
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -101,7 +102,7 @@ impl AnnouncedState {
                 ),
             });
         }
-        let files = stored
+        let files: Vec<SourceFile> = stored
             .files
             .into_iter()
             .map(|file| SourceFile {
@@ -126,7 +127,38 @@ impl AnnouncedState {
             committer_email: commit.committer_email,
             message: commit.message,
         });
-        Ok(Some(build_snapshot(files, directory, today, None, commit)))
+        let mut snapshot = build_snapshot(files.clone(), directory, today, None, commit);
+        // A stored entry may be a last good version kept despite errors elsewhere (say, its
+        // owner left the directory): re-checking would drop it, so it is restored as kept.
+        for file in files {
+            let SourceContent::Bytes(bytes) = &file.content else {
+                continue;
+            };
+            let bytes = bytes.as_slice();
+            if snapshot
+                .procedures
+                .values()
+                .any(|entry| entry.procedure.path == file.path)
+            {
+                continue;
+            }
+            let Some(procedure) = parse_procedure(&file.path, bytes).procedure else {
+                continue;
+            };
+            if snapshot.procedures.contains_key(&procedure.id) {
+                continue;
+            }
+            snapshot.procedures.insert(
+                procedure.id.clone(),
+                SnapshotEntry {
+                    procedure,
+                    content_hash: ContentHash::of(bytes),
+                    source: String::from_utf8_lossy(bytes).into_owned(),
+                    kept_despite_errors: true,
+                },
+            );
+        }
+        Ok(Some(snapshot))
     }
 
     /// Saves `snapshot` as the last announced one. Written to a temporary file and renamed,
@@ -166,8 +198,19 @@ impl AnnouncedState {
         let json = serde_json::to_vec_pretty(&stored)
             .map_err(|error| write_error(std::io::Error::other(error)))?;
         let temporary = self.path.with_extension("json.tmp");
-        std::fs::write(&temporary, json).map_err(write_error)?;
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&temporary).map_err(write_error)?;
+            file.write_all(&json).map_err(write_error)?;
+            // On disk before the rename, so a power cut leaves the old state or the new one.
+            file.sync_all().map_err(write_error)?;
+        }
         std::fs::rename(&temporary, &self.path).map_err(write_error)?;
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Ok(folder) = std::fs::File::open(parent)
+        {
+            let _ = folder.sync_all();
+        }
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 use crate::clock::Clock;
 use crate::core::change::{ProcedureChange, detect_changes};
 use crate::core::snapshot::{Snapshot, build_snapshot};
-use crate::repo::git::Git;
+use crate::repo::git::{Git, MANAGED_MARKER};
 use crate::repo::history::GitProcedures;
 use crate::repo::read_folder;
 use crate::repo::state::AnnouncedState;
@@ -50,7 +50,9 @@ impl Source {
     fn describe(&self) -> String {
         match self {
             Source::Folder { path, .. } => path.display().to_string(),
-            Source::Git { url, branch, .. } => format!("{url} ({branch})"),
+            Source::Git { url, branch, .. } => {
+                format!("{} ({branch})", crate::repo::git::redact_url(url))
+            }
         }
     }
 }
@@ -252,11 +254,18 @@ impl Syncer {
                     .git
                     .resolve(&format!("refs/heads/{branch}"))
                     .await?;
-                let unchanged = previous
+                // Nothing to do only when the head is the commit already announced and served
+                // (a served but unannounced snapshot, after a failed save, must be retried).
+                let announced_head = self
+                    .announced
+                    .as_ref()
+                    .and_then(|a| a.commit.as_ref())
+                    .map(|c| c.id.as_str());
+                let served_head = previous
                     .as_ref()
                     .and_then(|s| s.commit.as_ref())
-                    .is_some_and(|commit| commit.id == head);
-                if unchanged && self.announced.is_some() {
+                    .map(|c| c.id.as_str());
+                if announced_head == Some(head.as_str()) && served_head == Some(head.as_str()) {
                     return Ok(SyncOutcome::Unchanged);
                 }
                 let snapshot = procedures
@@ -349,23 +358,31 @@ impl Syncer {
             return Ok(procedures.clone());
         }
         let existing = Git::new(checkout);
-        let usable =
-            checkout.join("HEAD").is_file() && existing.origin_url().await.as_deref() == Some(url);
+        let expected_refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
+        let ours = checkout.join("HEAD").is_file()
+            && existing.config_value(MANAGED_MARKER).await.as_deref() == Some("true");
+        let usable = ours
+            && existing.origin_url().await.as_deref() == Some(url)
+            && existing
+                .config_value("remote.origin.fetch")
+                .await
+                .as_deref()
+                == Some(expected_refspec.as_str());
         if !usable {
             if checkout.exists() {
-                let is_our_clone =
-                    checkout.join("HEAD").is_file() && checkout.join("objects").is_dir();
                 let is_empty = std::fs::read_dir(checkout)
                     .map(|mut d| d.next().is_none())
                     .unwrap_or(false);
-                if !is_our_clone && !is_empty {
+                if !ours && !is_empty {
                     return Err(SyncError::Other(format!(
-                        "procedures.path {} exists and is not procbot's clone of {url}; point it at an empty or missing folder",
+                        "procedures.path {} exists and is not a clone procbot made; point it at an empty or missing folder",
                         checkout.display()
                     )));
                 }
-                tracing::info!(path = %checkout.display(), "re-cloning: the clone points at another remote");
-                let _ = std::fs::remove_dir_all(checkout);
+                tracing::info!(path = %checkout.display(), "re-cloning: the remote or branch changed");
+                std::fs::remove_dir_all(checkout).map_err(|error| {
+                    SyncError::Other(format!("cannot replace {}: {error}", checkout.display()))
+                })?;
             }
             if let Some(parent) = checkout.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|error| {

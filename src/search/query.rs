@@ -228,6 +228,11 @@ const STOPWORDS: &[&str] = &[
     "27001",
 ];
 
+/// Words longer than this are never corrected (the index keeps none that long).
+const MAX_WORD_LENGTH: usize = 40;
+/// Only this much of a question is read: enough for any real one, bounded for hostile input.
+pub const MAX_QUERY_CHARS: usize = 1_000;
+
 /// How much a synonym counts compared with the word the person typed.
 pub const SYNONYM_WEIGHT: f32 = 0.6;
 /// How much a spelling correction counts compared with the word the person typed.
@@ -430,7 +435,9 @@ impl Vocabulary {
     /// Words within one edit (two for long words) of `word`, closest first.
     pub fn corrections(&self, word: &str) -> Vec<(String, String)> {
         let length = word.chars().count();
-        if length < 4 || !word.chars().all(char::is_alphabetic) {
+        // Longer words are not in the index (it drops tokens over 40 bytes), and the
+        // deletion variants of a huge "word" would cost memory in the square of its length.
+        if !(4..=MAX_WORD_LENGTH).contains(&length) || !word.chars().all(char::is_alphabetic) {
             return Vec::new();
         }
         // Two edits only for long words: on shorter ones they turn words into other words.
@@ -504,7 +511,8 @@ pub fn parse_query(
     vocabulary: &Vocabulary,
     stem: &mut dyn FnMut(&str) -> String,
 ) -> ParsedQuery {
-    let (controls, rest) = extract_controls(text);
+    let text: String = text.chars().take(MAX_QUERY_CHARS).collect();
+    let (controls, rest) = extract_controls(&text);
     let tokens = words(&rest);
     let mut stems: Vec<String> = tokens.iter().map(|word| stem(word)).collect();
     // Spelling first, so a corrected word can still join a phrase ("locekd out").
@@ -713,5 +721,26 @@ mod tests {
         assert_eq!(edit_distance("bakcup", "backup"), 1);
         assert_eq!(edit_distance("offboardng", "offboarding"), 1);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
+
+#[cfg(test)]
+mod hostile_input_tests {
+    use super::*;
+
+    #[test]
+    fn huge_words_and_questions_stay_cheap() {
+        let groups = parse_synonym_lines("backup, snapshot\n");
+        let table = SynonymTable::new(&groups, &mut |w: &str| w.to_string());
+        let mut vocabulary = Vocabulary::default();
+        vocabulary.add("backup", "backup");
+        let word = "a".repeat(100_000);
+        let started = std::time::Instant::now();
+        let query = parse_query(&word, &table, &vocabulary, &mut |w: &str| w.to_string());
+        assert!(query.concepts.len() <= 1);
+        let many = "backup ".repeat(50_000);
+        let query = parse_query(&many, &table, &vocabulary, &mut |w: &str| w.to_string());
+        assert_eq!(query.concepts.len(), 1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

@@ -319,3 +319,32 @@ fn history_follows_a_procedure_across_a_rename() {
     ]);
     assert_eq!(output.status.code(), Some(1));
 }
+
+#[test]
+fn trailers_on_merge_commits_count() {
+    let fixture = GitFixture::new();
+    fixture.write("a.md", &procedure("a", "1.0.0", &STEPS));
+    let first = fixture.commit("Initial");
+    let main = crate::git_fixture::git(&fixture.work(), &["rev-parse", "--abbrev-ref", "HEAD"]);
+    crate::git_fixture::git(&fixture.work(), &["checkout", "-q", "-b", "feature"]);
+    fixture.write(
+        "a.md",
+        &procedure("a", "1.0.1", &STEPS).replace("Why a matters.", "Why this matters."),
+    );
+    fixture.commit("Reword");
+    crate::git_fixture::git(&fixture.work(), &["checkout", "-q", &main]);
+    crate::git_fixture::git(
+        &fixture.work(),
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "feature",
+            "-m",
+            "Merge the rewording\n\nAck-Required: no",
+        ],
+    );
+    let merged = crate::git_fixture::git(&fixture.work(), &["rev-parse", "HEAD"]);
+    let json = changes_json(&fixture, &first, &merged);
+    assert_eq!(kinds(&json)["a"], "editorial", "{json}");
+}

@@ -279,3 +279,140 @@ async fn a_folder_source_is_re_read_and_a_corrupt_state_file_is_set_aside() {
         [("a".to_string(), ChangeKind::Removed)]
     );
 }
+
+#[tokio::test]
+async fn a_failed_save_is_retried_rather_than_forgotten() {
+    let fixture = root_fixture();
+    let data = tempfile::tempdir().unwrap();
+    fixture.write("backup.md", &procedure("backup", "1.0.0", &STEPS));
+    publish(&fixture, "Initial");
+    let mut syncer = git_syncer(&fixture, data.path());
+    syncer.sync_once().await;
+
+    // A folder where the state file should be: saving fails.
+    let state = data.path().join("state.json");
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    fixture.write("backup.md", &procedure("backup", "1.1.0", &STEPS));
+    publish(&fixture, "Bump");
+    assert!(matches!(
+        syncer.sync_once().await,
+        SyncOutcome::Failed { .. }
+    ));
+
+    std::fs::remove_dir(&state).unwrap();
+    assert_eq!(
+        changes(syncer.sync_once().await),
+        [("backup".to_string(), ChangeKind::Material)]
+    );
+    assert!(state.is_file());
+}
+
+#[tokio::test]
+async fn a_folder_procbot_did_not_make_is_never_deleted() {
+    let fixture = root_fixture();
+    fixture.write("backup.md", &procedure("backup", "1.0.0", &STEPS));
+    publish(&fixture, "Initial");
+    let data = tempfile::tempdir().unwrap();
+    let checkout = data.path().join("checkout");
+    std::fs::create_dir_all(&checkout).unwrap();
+    std::fs::write(checkout.join("precious.txt"), "keep me").unwrap();
+    let mut syncer = git_syncer(&fixture, data.path());
+    let outcome = syncer.sync_once().await;
+    assert!(
+        matches!(&outcome, SyncOutcome::Failed { error, .. } if error.contains("not a clone procbot made")),
+        "{outcome:?}"
+    );
+    assert!(checkout.join("precious.txt").is_file());
+}
+
+#[tokio::test]
+async fn a_changed_branch_is_cloned_again() {
+    let fixture = root_fixture();
+    fixture.write("backup.md", &procedure("backup", "1.0.0", &STEPS));
+    publish(&fixture, "Initial");
+    crate::git_fixture::git(
+        &fixture.work(),
+        &["push", "-q", "origin", "HEAD:refs/heads/release"],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut syncer = git_syncer(&fixture, data.path());
+    assert!(matches!(
+        syncer.sync_once().await,
+        SyncOutcome::Baseline { .. }
+    ));
+    drop(syncer);
+    let mut release = Syncer::new(
+        Source::Git {
+            url: fixture.remote_url(),
+            branch: "release".into(),
+            checkout: data.path().join("checkout"),
+            directory: "directory.yaml".into(),
+        },
+        AnnouncedState::new(data.path().join("state.json")),
+        Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
+        )),
+        chrono_tz::UTC,
+        Duration::from_secs(300),
+    );
+    release.restore();
+    let outcome = release.sync_once().await;
+    assert!(matches!(outcome, SyncOutcome::Unchanged), "{outcome:?}");
+    assert_eq!(release.served().unwrap().procedures.len(), 1);
+}
+
+#[tokio::test]
+async fn a_kept_version_survives_a_restart() {
+    let folder = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let directory = "teams:\n  it-ops: [it-lead@example.com]\n";
+    std::fs::write(folder.path().join("directory.yaml"), directory).unwrap();
+    std::fs::write(folder.path().join("a.md"), procedure("a", "1.0.0", &STEPS)).unwrap();
+    let make = || {
+        Syncer::new(
+            Source::Folder {
+                path: folder.path().to_path_buf(),
+                directory: "directory.yaml".into(),
+            },
+            AnnouncedState::new(data.path().join("state.json")),
+            Arc::new(ManualClock::new(Utc::now())),
+            chrono_tz::UTC,
+            Duration::from_secs(300),
+        )
+    };
+    let mut syncer = make();
+    assert!(matches!(
+        syncer.sync_once().await,
+        SyncOutcome::Baseline { procedures: 1 }
+    ));
+    // The owner leaves the directory: the procedure now has an error, its last good version
+    // stays served.
+    std::fs::write(
+        folder.path().join("directory.yaml"),
+        "teams:\n  it-ops: [someone-else@example.com]\n",
+    )
+    .unwrap();
+    syncer.sync_once().await;
+    assert!(
+        syncer
+            .served()
+            .unwrap()
+            .get(&ProcedureId::parse("a").unwrap())
+            .unwrap()
+            .kept_despite_errors
+    );
+    drop(syncer);
+
+    let mut restarted = make();
+    restarted.restore();
+    let served = restarted.served().unwrap();
+    assert!(
+        served.get(&ProcedureId::parse("a").unwrap()).is_some(),
+        "the kept version was lost on restart"
+    );
+    assert!(
+        !matches!(restarted.sync_once().await, SyncOutcome::Changed(_)),
+        "nothing was withdrawn"
+    );
+}
