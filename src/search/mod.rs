@@ -138,6 +138,8 @@ pub struct SearchIndex {
     stem_names: Vec<String>,
     /// Interned stem → number of procedures containing it, for rarity weights.
     document_frequency: Vec<u32>,
+    /// Phrase (interned stems) → number of procedures containing all its words.
+    phrase_frequencies: std::sync::Mutex<HashMap<Vec<u32>, u32>>,
 }
 
 fn analyzer() -> TextAnalyzer {
@@ -377,6 +379,7 @@ impl SearchIndex {
             stem_ids: stemming.stem_ids,
             stem_names: stemming.names,
             document_frequency,
+            phrase_frequencies: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -398,12 +401,37 @@ impl SearchIndex {
     /// How much a concept weighs: rare words weigh most.
     fn rarity(&self, stems: &[u32]) -> f32 {
         let total = self.docs.len().max(1) as f32;
-        let frequency = stems
-            .iter()
-            .map(|stem| self.frequency(*stem))
-            .min()
-            .unwrap_or(0) as f32;
+        let frequency = match stems {
+            [] => 0,
+            [stem] => self.frequency(*stem),
+            phrase => self.phrase_frequency(phrase),
+        } as f32;
         (1.0 + total / (frequency + 0.5)).ln()
+    }
+
+    /// How many procedures contain every word of a phrase: "management review" is rarer than
+    /// "management" or "review". Counted once per phrase and remembered.
+    fn phrase_frequency(&self, phrase: &[u32]) -> u32 {
+        let mut cache = self
+            .phrase_frequencies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(frequency) = cache.get(phrase) {
+            return *frequency;
+        }
+        let frequency = self
+            .docs
+            .iter()
+            .filter(|doc| {
+                phrase.iter().all(|stem| {
+                    (0..FIELD_EVIDENCE.len())
+                        .any(|field| doc.field_has(field, std::slice::from_ref(stem)))
+                })
+            })
+            .count();
+        let frequency = u32::try_from(frequency).unwrap_or(u32::MAX);
+        cache.insert(phrase.to_vec(), frequency);
+        frequency
     }
 
     /// The weight of a word no procedure contains.
