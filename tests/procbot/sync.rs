@@ -20,14 +20,10 @@ const STEPS: [&str; 3] = [
     "Check the report.",
 ];
 
-fn git_syncer(fixture: &GitFixture, data: &Path) -> Syncer {
+/// A syncer for `source` keeping its state in `data`, on a clock that stands still.
+fn make_syncer(source: Source, data: &Path) -> Syncer {
     Syncer::new(
-        Source::Git {
-            url: fixture.remote_url(),
-            branch: "main".into(),
-            checkout: data.join("checkout"),
-            directory: "directory.yaml".into(),
-        },
+        source,
         AnnouncedState::new(data.join("state.json")),
         Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
@@ -35,6 +31,26 @@ fn git_syncer(fixture: &GitFixture, data: &Path) -> Syncer {
         chrono_tz::UTC,
         Duration::from_secs(300),
     )
+}
+
+fn git_source(url: String, branch: &str, data: &Path) -> Source {
+    Source::Git {
+        url,
+        branch: branch.into(),
+        checkout: data.join("checkout"),
+        directory: "directory.yaml".into(),
+    }
+}
+
+fn folder_source(folder: &Path) -> Source {
+    Source::Folder {
+        path: folder.to_path_buf(),
+        directory: "directory.yaml".into(),
+    }
+}
+
+fn git_syncer(fixture: &GitFixture, data: &Path) -> Syncer {
+    make_syncer(git_source(fixture.remote_url(), "main", data), data)
 }
 
 fn root_fixture() -> GitFixture {
@@ -216,17 +232,13 @@ async fn an_unreachable_remote_is_reported_once_and_recovery_is_automatic() {
 #[tokio::test]
 async fn a_remote_that_never_existed_does_not_stop_the_syncer() {
     let data = tempfile::tempdir().unwrap();
-    let mut syncer = Syncer::new(
-        Source::Git {
-            url: format!("file://{}/nowhere.git", data.path().display()),
-            branch: "main".into(),
-            checkout: data.path().join("checkout"),
-            directory: "directory.yaml".into(),
-        },
-        AnnouncedState::new(data.path().join("state.json")),
-        Arc::new(ManualClock::new(Utc::now())),
-        chrono_tz::UTC,
-        Duration::from_secs(300),
+    let mut syncer = make_syncer(
+        git_source(
+            format!("file://{}/nowhere.git", data.path().display()),
+            "main",
+            data.path(),
+        ),
+        data.path(),
     );
     assert!(matches!(
         syncer.sync_once().await,
@@ -244,18 +256,7 @@ async fn a_folder_source_is_re_read_and_a_corrupt_state_file_is_set_aside() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(folder.path().join("a.md"), procedure("a", "1.0.0", &STEPS)).unwrap();
     std::fs::write(data.path().join("state.json"), "{ not json").unwrap();
-    let make = || {
-        Syncer::new(
-            Source::Folder {
-                path: folder.path().to_path_buf(),
-                directory: "directory.yaml".into(),
-            },
-            AnnouncedState::new(data.path().join("state.json")),
-            Arc::new(ManualClock::new(Utc::now())),
-            chrono_tz::UTC,
-            Duration::from_secs(300),
-        )
-    };
+    let make = || make_syncer(folder_source(folder.path()), data.path());
     let mut syncer = make();
     syncer.restore();
     let aside: Vec<_> = std::fs::read_dir(data.path())
@@ -342,19 +343,9 @@ async fn a_changed_branch_is_cloned_again() {
         SyncOutcome::Baseline { .. }
     ));
     drop(syncer);
-    let mut release = Syncer::new(
-        Source::Git {
-            url: fixture.remote_url(),
-            branch: "release".into(),
-            checkout: data.path().join("checkout"),
-            directory: "directory.yaml".into(),
-        },
-        AnnouncedState::new(data.path().join("state.json")),
-        Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
-        )),
-        chrono_tz::UTC,
-        Duration::from_secs(300),
+    let mut release = make_syncer(
+        git_source(fixture.remote_url(), "release", data.path()),
+        data.path(),
     );
     release.restore();
     let outcome = release.sync_once().await;
@@ -369,18 +360,7 @@ async fn a_kept_version_survives_a_restart() {
     let directory = "teams:\n  it-ops: [it-lead@example.com]\n";
     std::fs::write(folder.path().join("directory.yaml"), directory).unwrap();
     std::fs::write(folder.path().join("a.md"), procedure("a", "1.0.0", &STEPS)).unwrap();
-    let make = || {
-        Syncer::new(
-            Source::Folder {
-                path: folder.path().to_path_buf(),
-                directory: "directory.yaml".into(),
-            },
-            AnnouncedState::new(data.path().join("state.json")),
-            Arc::new(ManualClock::new(Utc::now())),
-            chrono_tz::UTC,
-            Duration::from_secs(300),
-        )
-    };
+    let make = || make_syncer(folder_source(folder.path()), data.path());
     let mut syncer = make();
     assert!(matches!(
         syncer.sync_once().await,
