@@ -100,7 +100,14 @@ pub fn detect_changes(
     let ids: BTreeSet<&ProcedureId> = old.procedures.keys().chain(new.procedures.keys()).collect();
     let mut changes = Vec::new();
     for id in ids {
-        let override_for = overrides.get(id).copied();
+        let pending = old
+            .pending_acknowledgement
+            .contains(id)
+            .then_some(AckOverride::Required);
+        let override_for = match (overrides.get(id).copied(), pending) {
+            (Some(explicit), pending) => Some(AckOverride::combine(pending, explicit)),
+            (None, pending) => pending,
+        };
         match (old.get(id), new.get(id)) {
             (None, Some(added)) => {
                 let procedure = &added.procedure;
@@ -179,6 +186,25 @@ pub fn detect_changes(
         }
     }
     changes
+}
+
+/// The procedures still owed an acknowledgement request after this sync: those whose
+/// `Ack-Required: yes` (now or earlier) met a broken file, so the last good version is
+/// served and the request waits for the next good one.
+pub fn pending_acknowledgements(
+    old: &Snapshot,
+    new: &Snapshot,
+    overrides: &BTreeMap<ProcedureId, AckOverride>,
+) -> BTreeSet<ProcedureId> {
+    new.procedures
+        .iter()
+        .filter(|(_, entry)| entry.kept_despite_errors)
+        .filter(|(id, _)| {
+            overrides.get(*id) == Some(&AckOverride::Required)
+                || old.pending_acknowledgement.contains(*id)
+        })
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 fn changed(
@@ -517,6 +543,36 @@ mod tests {
             removed.summary
         );
         assert!(detect_changes(&old, &old, &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn an_acknowledgement_asked_for_with_a_broken_file_waits_for_the_fix() {
+        let id = ProcedureId::parse("backup").unwrap();
+        let good = snapshot(&[("backup.md", procedure("1.0.0", &STEPS))]);
+        let broken = build_snapshot(
+            vec![SourceFile {
+                path: "backup.md".into(),
+                content: SourceContent::Bytes(b"---\nid: backup\ntitle: [broken\n---\n".to_vec()),
+            }],
+            None,
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            Some(&good),
+            None,
+        );
+        let yes = BTreeMap::from([(id.clone(), AckOverride::Required)]);
+        assert!(
+            detect_changes(&good, &broken, &yes).is_empty(),
+            "the old text is not asked again"
+        );
+        let mut announced = broken.clone();
+        announced.pending_acknowledgement = pending_acknowledgements(&good, &broken, &yes);
+        assert!(announced.pending_acknowledgement.contains(&id));
+
+        let fixed_text = procedure("1.0.0", &STEPS).replace("Keep data.", "Keep all data.");
+        let fixed = snapshot(&[("backup.md", fixed_text)]);
+        let changes = detect_changes(&announced, &fixed, &BTreeMap::new());
+        assert_eq!(changes[0].kind, ChangeKind::Material);
+        assert!(pending_acknowledgements(&announced, &fixed, &BTreeMap::new()).is_empty());
     }
 
     #[test]

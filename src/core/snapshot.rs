@@ -86,6 +86,9 @@ pub struct Snapshot {
     pub directory_source: Option<String>,
     /// Every problem found in this version of the repository.
     pub diagnostics: Vec<Diagnostic>,
+    /// Procedures whose `Ack-Required: yes` came with a broken version: the next good
+    /// version must be acknowledged even without a version bump.
+    pub pending_acknowledgement: std::collections::BTreeSet<ProcedureId>,
 }
 
 impl Snapshot {
@@ -141,6 +144,7 @@ pub fn build_snapshot(
         directory: report.directory.clone(),
         directory_source,
         diagnostics: report.diagnostics.clone(),
+        pending_acknowledgement: Default::default(),
     };
     for file in &report.files {
         let good = file.procedure.as_ref().filter(|_| !file.has_errors());

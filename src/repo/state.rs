@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::check::{SourceContent, SourceFile};
 use crate::core::parse::parse_procedure;
+use crate::core::procedure::ProcedureId;
 use crate::core::snapshot::{CommitInfo, ContentHash, Snapshot, SnapshotEntry, build_snapshot};
 
 const FORMAT_VERSION: u32 = 1;
@@ -52,6 +53,9 @@ struct StoredFile {
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     format: u32,
+    /// Ids owed an acknowledgement request once their file is good again.
+    #[serde(default)]
+    pending_acknowledgement: Vec<String>,
     commit: Option<StoredCommit>,
     directory: Option<StoredFile>,
     files: Vec<StoredFile>,
@@ -88,7 +92,7 @@ impl AnnouncedState {
                 });
             }
         };
-        let stored: StoredSnapshot =
+        let mut stored: StoredSnapshot =
             serde_json::from_str(&text).map_err(|error| StateError::Corrupt {
                 path: self.path.clone(),
                 message: error.to_string(),
@@ -102,6 +106,7 @@ impl AnnouncedState {
                 ),
             });
         }
+        let stored_pending = std::mem::take(&mut stored.pending_acknowledgement);
         let files: Vec<SourceFile> = stored
             .files
             .into_iter()
@@ -158,6 +163,10 @@ impl AnnouncedState {
                 },
             );
         }
+        snapshot.pending_acknowledgement = stored_pending
+            .iter()
+            .filter_map(|id| ProcedureId::parse(id).ok())
+            .collect();
         Ok(Some(snapshot))
     }
 
@@ -166,6 +175,11 @@ impl AnnouncedState {
     pub fn save(&self, snapshot: &Snapshot, directory_path: &str) -> Result<(), StateError> {
         let stored = StoredSnapshot {
             format: FORMAT_VERSION,
+            pending_acknowledgement: snapshot
+                .pending_acknowledgement
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             commit: snapshot.commit.as_ref().map(|commit| StoredCommit {
                 id: commit.id.clone(),
                 time: commit.time,

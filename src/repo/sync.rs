@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
-use crate::core::change::{ProcedureChange, detect_changes};
+use crate::core::change::{ProcedureChange, detect_changes, pending_acknowledgements};
 use crate::core::snapshot::{Snapshot, build_snapshot};
 use crate::repo::git::{Git, MANAGED_MARKER};
 use crate::repo::history::GitProcedures;
@@ -310,6 +310,11 @@ impl Syncer {
             }
         }
 
+        let mut snapshot = snapshot;
+        if let Some(announced) = &self.announced {
+            snapshot.pending_acknowledgement =
+                pending_acknowledgements(announced, &snapshot, &overrides);
+        }
         let snapshot = Arc::new(snapshot);
         self.served.send_replace(Some(snapshot.clone()));
         let Some(announced) = &self.announced else {
@@ -325,7 +330,9 @@ impl Syncer {
         };
         let changes = detect_changes(announced, &snapshot, &overrides);
         if changes.is_empty() {
-            if announced.commit != snapshot.commit {
+            if announced.commit != snapshot.commit
+                || announced.pending_acknowledgement != snapshot.pending_acknowledgement
+            {
                 // New commits that change no procedure (a README, a broken file): move on.
                 self.state.save(&snapshot, &self.directory_path())?;
                 self.announced = Some((*snapshot).clone());

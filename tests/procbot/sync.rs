@@ -396,3 +396,33 @@ async fn a_kept_version_survives_a_restart() {
         "nothing was withdrawn"
     );
 }
+
+#[tokio::test]
+async fn an_acknowledgement_asked_for_in_a_broken_commit_is_asked_when_fixed_even_after_a_restart()
+{
+    let fixture = root_fixture();
+    let data = tempfile::tempdir().unwrap();
+    fixture.write("backup.md", &procedure("backup", "1.0.0", &STEPS));
+    publish(&fixture, "Initial");
+    let mut syncer = git_syncer(&fixture, data.path());
+    syncer.sync_once().await;
+
+    fixture.write("backup.md", "---\nid: backup\ntitle: [broken\n---\n");
+    publish(&fixture, "Everyone must reread this\n\nAck-Required: yes");
+    assert!(matches!(syncer.sync_once().await, SyncOutcome::Unchanged));
+    drop(syncer);
+
+    let mut restarted = git_syncer(&fixture, data.path());
+    restarted.restore();
+    let fixed = procedure(
+        "backup",
+        "1.0.0",
+        &["Log in with a hardware key.", STEPS[1], STEPS[2]],
+    );
+    fixture.write("backup.md", &fixed);
+    publish(&fixture, "Fix the front matter");
+    assert_eq!(
+        changes(restarted.sync_once().await),
+        [("backup".to_string(), ChangeKind::Material)]
+    );
+}
