@@ -2,7 +2,6 @@
 //! into validated settings. Unknown keys and bad values are refused with the key's path.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -396,10 +395,10 @@ impl Default for ScheduleConfig {
     fn default() -> Self {
         ScheduleConfig {
             timezone: TimeZone(chrono_tz::UTC),
-            working_hours: WorkingHours::try_from("09:00-17:30").unwrap_or(WorkingHours {
-                start: NaiveTime::MIN,
-                end: NaiveTime::MIN,
-            }),
+            working_hours: WorkingHours {
+                start: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or(NaiveTime::MIN),
+                end: NaiveTime::from_hms_opt(17, 30, 0).unwrap_or(NaiveTime::MIN),
+            },
             working_days: WorkingDays((0..5).collect()),
         }
     }
@@ -458,15 +457,6 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub dashboard: DashboardConfig,
     pub log: LogConfig,
-}
-
-impl fmt::Display for LogFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        })
-    }
 }
 
 /// Turns an environment value into TOML: lists, tables and booleans are parsed, everything

@@ -44,6 +44,7 @@ pub fn source_of(config: &Config) -> Source {
 impl Application {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let source = source_of(&config);
+        let is_folder = matches!(source, Source::Folder { .. });
         if let Source::Folder { path, .. } = &source
             && !path.is_dir()
         {
@@ -64,18 +65,25 @@ impl Application {
             config.procedures.poll_every.0,
         );
         syncer.restore();
-        match syncer.sync_once().await {
-            SyncOutcome::Failed { .. } => {
-                tracing::warn!("starting without a fresh sync; retrying in the background");
+        // A folder is read at once, so the server starts ready. A git clone can take minutes:
+        // it runs in the background sync task, with the server already answering (readyz says
+        // "starting") and Ctrl-C/SIGTERM already honoured.
+        if is_folder {
+            match syncer.sync_once().await {
+                SyncOutcome::Failed { .. } => {
+                    tracing::warn!("starting without a fresh sync; retrying in the background");
+                }
+                SyncOutcome::Baseline { procedures } => {
+                    tracing::info!(procedures, "procedures loaded")
+                }
+                SyncOutcome::Unchanged => {
+                    tracing::info!("procedures loaded; nothing changed since the last announcement")
+                }
+                SyncOutcome::Changed(changes) => tracing::info!(
+                    changes = changes.len(),
+                    "procedures loaded; changes since the last run detected"
+                ),
             }
-            SyncOutcome::Baseline { procedures } => tracing::info!(procedures, "procedures loaded"),
-            SyncOutcome::Unchanged => {
-                tracing::info!("procedures loaded; nothing changed since the last announcement")
-            }
-            SyncOutcome::Changed(changes) => tracing::info!(
-                changes = changes.len(),
-                "procedures loaded; changes since the last run detected"
-            ),
         }
 
         let trigger = Arc::new(Notify::new());

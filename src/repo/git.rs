@@ -99,10 +99,6 @@ impl Git {
         Git { dir: dir.into() }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn command(&self, args: &[&str]) -> Command {
         let mut command = git_command();
         command.arg("-C").arg(&self.dir).args(args);

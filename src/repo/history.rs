@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use crate::core::change::{AckOverride, ChangeKind, ProcedureChange, detect_changes};
+use crate::core::change::{AckOverride, ProcedureChange, detect_changes};
 use crate::core::procedure::ProcedureId;
 use crate::core::snapshot::{CommitInfo, Snapshot, build_snapshot};
 use crate::repo::git::{CommitTouch, Git, GitError};
@@ -141,12 +141,6 @@ pub struct RevisionChanges {
 pub struct HistoryEntry {
     pub commit: CommitInfo,
     pub change: ProcedureChange,
-}
-
-impl HistoryEntry {
-    pub fn kind(&self) -> ChangeKind {
-        self.change.kind
-    }
 }
 
 /// Combines the trailers of the commits that touched each procedure's old or new path.

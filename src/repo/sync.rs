@@ -90,6 +90,8 @@ pub struct Syncer {
     served: watch::Sender<Option<Arc<Snapshot>>>,
     outage: Option<Outage>,
     git: Option<GitProcedures>,
+    /// Whether a sync has been attempted since start.
+    synced_once: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,7 @@ impl Syncer {
             served,
             outage: None,
             git: None,
+            synced_once: false,
         }
     }
 
@@ -133,10 +136,6 @@ impl Syncer {
 
     pub fn served(&self) -> Option<Arc<Snapshot>> {
         self.served.borrow().clone()
-    }
-
-    pub fn announced(&self) -> Option<&Snapshot> {
-        self.announced.as_ref()
     }
 
     fn today(&self) -> NaiveDate {
@@ -182,6 +181,7 @@ impl Syncer {
 
     /// One sync: fetch or read, build, compare, remember.
     pub async fn sync_once(&mut self) -> SyncOutcome {
+        self.synced_once = true;
         match self.try_sync().await {
             Ok(outcome) => {
                 if let Some(outage) = self.outage.take() {
@@ -411,6 +411,15 @@ impl Syncer {
     /// `shutdown` turns true. Triggers that arrive during a sync cause one more sync, never a
     /// second one in parallel.
     pub async fn run(mut self, trigger: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        // A syncer that has not synced yet (a git clone left to the background at start-up)
+        // does so at once. Until it is done, shutdown interrupts it: git is killed, and the
+        // announced state is only written after the last await of a sync.
+        if !self.synced_once {
+            tokio::select! {
+                _ = self.sync_once() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.next_delay()) => {}

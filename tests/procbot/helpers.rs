@@ -147,3 +147,43 @@ pub(crate) fn http_request(
 pub(crate) fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
     http_request(address, &format!("GET {path} HTTP/1.1"), "")
 }
+
+/// A `procbot serve` application running in this test's runtime.
+pub(crate) struct TestApp {
+    pub(crate) address: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Builds and starts the application on a loopback port chosen by the system.
+pub(crate) async fn spawn_app(mut config: procbot::config::Config) -> TestApp {
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    let application = procbot::startup::Application::build(
+        config,
+        std::sync::Arc::new(procbot::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let address = application.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        stop,
+        server,
+    }
+}
+
+impl TestApp {
+    /// Asks for a graceful shutdown and waits for it.
+    pub(crate) async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -3,7 +3,6 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -11,23 +10,16 @@ use procbot::clock::SystemClock;
 use procbot::config::Config;
 use procbot::startup::Application;
 
-use crate::helpers::{TestRepo, http_get, procbot_command, project_root};
+use crate::helpers::{TestRepo, http_get, procbot_command, project_root, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness_answer_and_shutdown_is_graceful() {
     let workdir = TestRepo::new();
     let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.procedures.path = project_root().join("procedures");
     config.procedures.state_file = workdir.path().join("state.json");
-    let application = Application::build(config, Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let address = application.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(application.run_until(async {
-        let _ = stopped.await;
-    }));
+    let app = spawn_app(config).await;
+    let address = app.address;
 
     let (health, readiness) = tokio::task::spawn_blocking(move || {
         (http_get(address, "/healthz"), http_get(address, "/readyz"))
@@ -46,18 +38,12 @@ async fn health_and_readiness_answer_and_shutdown_is_graceful() {
         .unwrap();
     assert_eq!(not_found, 404);
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_missing_procedures_folder_stops_start_up_with_a_clear_error() {
     let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.procedures.path = "/nonexistent/procedures".into();
     let error = Application::build(config, Arc::new(SystemClock))
         .await

@@ -7,18 +7,16 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use hmac::{Hmac, KeyInit, Mac};
-use procbot::clock::SystemClock;
 use procbot::config::Config;
 use procbot::http::webhook::GitWebhook;
 use procbot::http::{HttpState, router};
-use procbot::startup::Application;
 use secrecy::SecretString;
 use sha2::Sha256;
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
 use crate::git_fixture::{GitFixture, procedure};
-use crate::helpers::{http_get, http_request};
+use crate::helpers::{http_get, http_request, spawn_app};
 
 const SECRET: &str = "procedures-repo-secret";
 const PUSH: &str = r#"{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567","repository":{"full_name":"acme/procedures"}}"#;
@@ -211,20 +209,13 @@ async fn a_signed_push_makes_a_running_server_sync_at_once() {
     fixture.publish("Initial");
     let data = tempfile::tempdir().unwrap();
     let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.procedures.git_url = Some(fixture.remote_url());
     config.procedures.path = data.path().join("checkout");
     config.procedures.state_file = data.path().join("state.json");
     config.procedures.poll_every = procbot::config::HumanDuration(Duration::from_secs(3600));
     config.webhook.secret = Some(SecretString::from(SECRET.to_string()));
-    let application = Application::build(config, Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let address = application.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(application.run_until(async {
-        let _ = stopped.await;
-    }));
+    let app = spawn_app(config).await;
+    let address = app.address;
 
     fixture.write(
         "backup.md",
@@ -249,12 +240,7 @@ async fn a_signed_push_makes_a_running_server_sync_at_once() {
         synced,
         "the push was not synced within 10 s although polling waits an hour"
     );
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    app.stop().await;
 }
 
 async fn post_raw(address: std::net::SocketAddr, signature: &str) -> u16 {
