@@ -3,13 +3,17 @@
 //! See ARCHITECTURE.md for the map. `core` is platform-free and does no IO; everything else
 //! wraps it with IO (files, HTTP, configuration).
 
+pub mod adapters;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod delivery;
+pub mod engine;
 pub mod http;
 pub mod import;
 pub mod repo;
 pub mod search;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

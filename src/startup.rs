@@ -1,5 +1,6 @@
-//! `procbot serve`: builds the application from its configuration (repository sync, HTTP)
-//! and runs it until a shutdown signal, letting in-flight work finish.
+//! Building procbot from its configuration: the store, the engine, repository sync and the
+//! outbox (`Services`, shared by `serve` and `chat`), and `procbot serve` itself (HTTP on top),
+//! run until a shutdown signal, letting in-flight work finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,39 +12,46 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::core::port::ChatPort;
+use crate::delivery::{OutboxWorker, Pace};
+use crate::engine::library::Library;
+use crate::engine::{Engine, Target};
 use crate::http::webhook::GitWebhook;
 use crate::http::{HttpState, router};
 use crate::repo::state::AnnouncedState;
 use crate::repo::sync::{Source, SyncOutcome, Syncer};
+use crate::store::Store;
 
 /// A built application: the listener is bound (so port 0 works in tests) and the first sync
 /// has been attempted.
 pub struct Application {
     listener: TcpListener,
     state: Arc<HttpState>,
-    syncer: Syncer,
+    services: Services,
     trigger: Arc<Notify>,
 }
 
-/// Where the configuration says procedures come from.
-pub fn source_of(config: &Config) -> Source {
-    match &config.procedures.git_url {
-        Some(url) => Source::Git {
-            url: url.clone(),
-            branch: config.procedures.branch.clone(),
-            checkout: config.procedures.path.clone(),
-            directory: config.procedures.directory.clone(),
-        },
-        None => Source::Folder {
-            path: config.procedures.path.clone(),
-            directory: config.procedures.directory.clone(),
-        },
-    }
+/// The parts every way of running procbot shares: store, served procedures, engine,
+/// repository sync (announcing through the engine) and the outbox worker.
+pub struct Services {
+    pub store: Store,
+    pub library: Arc<Library>,
+    pub engine: Arc<Engine>,
+    pub syncer: Syncer,
+    pub outbox: OutboxWorker,
+    pub outbox_wake: Arc<Notify>,
 }
 
-impl Application {
-    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        let source = source_of(&config);
+impl Services {
+    /// Opens the store, restores the announced state and, for a local folder, syncs at once
+    /// (announcing what changed while procbot was stopped). A git clone is left to `run`.
+    pub async fn build(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        ports: Vec<(Arc<dyn ChatPort>, Option<String>)>,
+        instance: &str,
+    ) -> anyhow::Result<Services> {
+        let source = source_of(config);
         let is_folder = matches!(source, Source::Folder { .. });
         if let Source::Folder { path, .. } = &source
             && !path.is_dir()
@@ -53,17 +61,44 @@ impl Application {
                 path.display()
             );
         }
-        let listener = TcpListener::bind(config.http.listen)
+        let store = Store::connect(config.database.url.as_str())
             .await
-            .with_context(|| format!("listening on {}", config.http.listen))?;
-
+            .context("opening the database (database.url)")?;
+        let extra_synonyms = match &source {
+            Source::Folder { path, .. } => {
+                std::fs::read_to_string(path.join(crate::search::SYNONYMS_FILE)).ok()
+            }
+            Source::Git { .. } => None,
+        };
+        let library = Arc::new(Library::new(extra_synonyms));
+        let outbox_wake = Arc::new(Notify::new());
+        let targets = ports
+            .iter()
+            .map(|(port, channel)| Target {
+                platform: port.platform(),
+                announce_channel: channel.clone(),
+            })
+            .collect();
+        let engine = Arc::new(Engine::new(
+            store.clone(),
+            clock.clone(),
+            library.clone(),
+            targets,
+            outbox_wake.clone(),
+        ));
+        let mut outbox = OutboxWorker::new(store.clone(), clock.clone(), instance);
+        for (port, _) in ports {
+            let pace = Pace::for_platform(port.platform());
+            outbox = outbox.with_port(port, pace);
+        }
         let mut syncer = Syncer::new(
             source,
             AnnouncedState::new(&config.procedures.state_file),
             clock,
             config.schedule.timezone.0,
             config.procedures.poll_every.0,
-        );
+        )
+        .with_announcer(engine.clone());
         syncer.restore();
         // A folder is read at once, so the server starts ready. A git clone can take minutes:
         // it runs in the background sync task, with the server already answering (readyz says
@@ -85,10 +120,51 @@ impl Application {
                 ),
             }
         }
+        if let Some(snapshot) = syncer.served() {
+            let building = library.clone();
+            tokio::task::spawn_blocking(move || building.serve(snapshot))
+                .await
+                .context("building the search index")?
+                .context("building the search index")?;
+        }
+        Ok(Services {
+            store,
+            library,
+            engine,
+            syncer,
+            outbox,
+            outbox_wake,
+        })
+    }
+}
 
+/// Where the configuration says procedures come from.
+pub fn source_of(config: &Config) -> Source {
+    match &config.procedures.git_url {
+        Some(url) => Source::Git {
+            url: url.clone(),
+            branch: config.procedures.branch.clone(),
+            checkout: config.procedures.path.clone(),
+            directory: config.procedures.directory.clone(),
+        },
+        None => Source::Folder {
+            path: config.procedures.path.clone(),
+            directory: config.procedures.directory.clone(),
+        },
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.http.listen))?;
+        // The Slack and Discord adapters plug in here as they arrive; until then announcements
+        // and acknowledgement requests are recorded, and `procbot chat` shows them.
+        let services = Services::build(&config, clock, Vec::new(), &instance_name()).await?;
         let trigger = Arc::new(Notify::new());
         let state = Arc::new(HttpState {
-            served: syncer.subscribe(),
+            served: services.syncer.subscribe(),
             webhook: Arc::new(GitWebhook {
                 secret: config.webhook.secret.clone(),
                 branch: config.procedures.branch.clone(),
@@ -98,7 +174,7 @@ impl Application {
         Ok(Application {
             listener,
             state,
-            syncer,
+            services,
             trigger,
         })
     }
@@ -116,7 +192,17 @@ impl Application {
     ) -> anyhow::Result<()> {
         let address = self.local_addr()?;
         let (stop_sender, stop_receiver) = watch::channel(false);
-        let sync_task = tokio::spawn(self.syncer.run(self.trigger, stop_receiver));
+        let Services {
+            store,
+            library,
+            syncer,
+            outbox,
+            outbox_wake,
+            ..
+        } = self.services;
+        let library_task = tokio::spawn(library.follow(syncer.subscribe()));
+        let sync_task = tokio::spawn(syncer.run(self.trigger, stop_receiver.clone()));
+        let outbox_task = tokio::spawn(outbox.run(outbox_wake, stop_receiver));
         tracing::info!(%address, "HTTP server listening");
         let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(async move {
@@ -128,10 +214,25 @@ impl Application {
         if let Err(error) = sync_task.await {
             tracing::error!(%error, "the repository sync task failed");
         }
+        // Deliveries in flight finish their round before the worker stops.
+        if let Err(error) = outbox_task.await {
+            tracing::error!(%error, "the outbox task failed");
+        }
+        library_task.abort();
+        store.close().await;
         served?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// This instance's name in outbox leases: host name and process id, unique per process.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "procbot".to_string());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

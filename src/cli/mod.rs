@@ -4,8 +4,10 @@
 //! 2 could not run (bad arguments, unreadable folder, bad configuration).
 
 pub mod changes;
+pub mod chat;
 pub mod check;
 pub mod lookup;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -116,10 +118,46 @@ pub enum Command {
         #[arg(long, default_value = crate::repo::DIRECTORY_FILE)]
         directory: PathBuf,
     },
+    /// The bot in the terminal: type as a person would in chat; see what it sends them.
+    Chat {
+        /// Act as this person from directory.yaml (their pending acknowledgements, DMs).
+        #[arg(long = "as", value_parser = parse_email)]
+        viewer: Option<Email>,
+        /// Configuration file (default: procbot.toml if present, else built-in defaults).
+        #[arg(long, env = "PROCBOT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// The auditor's evidence: per procedure and version, who had to acknowledge, who did,
+    /// when and where, and who is pending.
+    Report {
+        #[arg(long, value_enum, default_value_t = report::ReportFormat::Csv)]
+        format: report::ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Configuration file (for database.url).
+        #[arg(long, env = "PROCBOT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Ledger checks.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Convert procedures from another tool into procbot's format.
     Import {
         #[command(subcommand)]
         source: ImportSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Recompute the ledger's hash chain: exit 0 intact, 1 altered or deleted entries found.
+    Verify {
+        /// Configuration file (for database.url).
+        #[arg(long, env = "PROCBOT_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -163,6 +201,45 @@ fn parse_audience(text: &str) -> Result<AudienceMember, String> {
 pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     match cli.command {
         Command::Serve { config } => serve(config.as_deref(), stderr),
+        Command::Chat { viewer, config } => {
+            with_runtime(config.as_deref(), true, stderr, |config| {
+                let stdout: Box<dyn Write + Send> = Box::new(std::io::stdout());
+                chat::run(
+                    config,
+                    std::sync::Arc::new(crate::clock::SystemClock),
+                    viewer,
+                    tokio::io::stdin(),
+                    stdout,
+                )
+            })
+        }
+        Command::Report {
+            format,
+            out,
+            config,
+        } => with_runtime(config.as_deref(), false, stderr, |config| async move {
+            let store = crate::store::Store::connect(config.database.url.as_str()).await?;
+            let now = chrono::Utc::now();
+            let code = match &out {
+                Some(path) => {
+                    let mut file = std::fs::File::create(path).map_err(|error| {
+                        anyhow::anyhow!("cannot write {}: {error}", path.display())
+                    })?;
+                    report::report(&store, now, format, &mut file).await?
+                }
+                None => report::report(&store, now, format, &mut std::io::stdout()).await?,
+            };
+            store.close().await;
+            Ok(code)
+        }),
+        Command::Audit {
+            action: AuditAction::Verify { config },
+        } => with_runtime(config.as_deref(), false, stderr, |config| async move {
+            let store = crate::store::Store::connect(config.database.url.as_str()).await?;
+            let code = report::verify(&store, &mut std::io::stdout()).await?;
+            store.close().await;
+            Ok(code)
+        }),
         Command::Check {
             dir,
             format,
@@ -493,6 +570,49 @@ pub fn load_config(path: Option<&Path>) -> Result<Config, config::ConfigError> {
     let default = Path::new(DEFAULT_CONFIG_FILE);
     let path = path.or_else(|| default.is_file().then_some(default));
     config::load(path, std::env::vars())
+}
+
+/// Loads the configuration, starts logging and an async runtime, and runs `body`; errors are
+/// printed and give exit code 2. `quiet` logs warnings only (unless log.level says otherwise),
+/// for commands whose output is a conversation.
+fn with_runtime<F, Fut>(
+    config_path: Option<&Path>,
+    quiet: bool,
+    stderr: &mut dyn Write,
+    body: F,
+) -> u8
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u8>>,
+{
+    let mut config = match load_config(config_path) {
+        Ok(config) => config,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error}");
+            return 2;
+        }
+    };
+    if quiet && config.log.level == crate::config::LogConfig::default().level {
+        config.log.level = "warn".to_string();
+    }
+    crate::telemetry::init(config.log.format, &config.log.level, std::io::stderr);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: could not start the async runtime: {error}");
+            return 2;
+        }
+    };
+    match runtime.block_on(body(config)) {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(stderr, "error: {error:#}");
+            2
+        }
+    }
 }
 
 fn serve(config_path: Option<&Path>, stderr: &mut dyn Write) -> u8 {

@@ -346,8 +346,25 @@ pub fn parse_iso_date(text: &str) -> Result<NaiveDate, String> {
 }
 
 /// A person's email address, lowercased: the identity procbot uses for people.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+impl TryFrom<String> for Email {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Email, String> {
+        Email::parse(&text)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
 
 impl Email {
     pub fn parse(text: &str) -> Result<Email, String> {

@@ -57,6 +57,17 @@ impl Source {
     }
 }
 
+/// Records what a sync found (announcements, people to ask) before the announced snapshot
+/// moves on. If it fails, the snapshot is not saved and the next sync tries again.
+pub trait Announcer: Send + Sync {
+    fn announce<'a>(
+        &'a self,
+        previous: Option<&'a Snapshot>,
+        snapshot: &'a Snapshot,
+        changes: &'a [ProcedureChange],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
 /// What one sync did.
 #[derive(Debug)]
 pub enum SyncOutcome {
@@ -92,6 +103,10 @@ pub struct Syncer {
     git: Option<GitProcedures>,
     /// Whether a sync has been attempted since start.
     synced_once: bool,
+    announcer: Option<Arc<dyn Announcer>>,
+    /// Whether the announcer has seen a snapshot since start: the first sync always asks it,
+    /// so a fresh or restored database catches up with the announced state.
+    announcer_caught_up: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +141,30 @@ impl Syncer {
             outage: None,
             git: None,
             synced_once: false,
+            announcer: None,
+            announcer_caught_up: false,
         }
+    }
+
+    /// Records each sync's outcome through `announcer` before the announced snapshot is saved.
+    pub fn with_announcer(mut self, announcer: Arc<dyn Announcer>) -> Syncer {
+        self.announcer = Some(announcer);
+        self
+    }
+
+    async fn run_announcer(
+        announcer: Option<&Arc<dyn Announcer>>,
+        previous: Option<&Snapshot>,
+        snapshot: &Snapshot,
+        changes: &[ProcedureChange],
+    ) -> Result<(), SyncError> {
+        if let Some(announcer) = announcer {
+            announcer
+                .announce(previous, snapshot, changes)
+                .await
+                .map_err(|error| SyncError::Other(format!("recording announcements: {error}")))?;
+        }
+        Ok(())
     }
 
     /// The served snapshot: `None` until the first successful sync (or stored state).
@@ -265,7 +303,10 @@ impl Syncer {
                     .as_ref()
                     .and_then(|s| s.commit.as_ref())
                     .map(|c| c.id.as_str());
-                if announced_head == Some(head.as_str()) && served_head == Some(head.as_str()) {
+                if self.announcer_caught_up
+                    && announced_head == Some(head.as_str())
+                    && served_head == Some(head.as_str())
+                {
                     return Ok(SyncOutcome::Unchanged);
                 }
                 let snapshot = procedures
@@ -318,6 +359,8 @@ impl Syncer {
         let snapshot = Arc::new(snapshot);
         self.served.send_replace(Some(snapshot.clone()));
         let Some(announced) = &self.announced else {
+            Self::run_announcer(self.announcer.as_ref(), None, &snapshot, &[]).await?;
+            self.announcer_caught_up = true;
             self.state.save(&snapshot, &self.directory_path())?;
             self.announced = Some((*snapshot).clone());
             tracing::info!(
@@ -332,10 +375,19 @@ impl Syncer {
         if changes.is_empty() {
             if announced.commit != snapshot.commit
                 || announced.pending_acknowledgement != snapshot.pending_acknowledgement
+                || announced.directory_source != snapshot.directory_source
             {
-                // New commits that change no procedure (a README, a broken file): move on.
+                // New commits that change no procedure (a README, a broken file, the
+                // directory): move on, asking people new to an audience.
+                Self::run_announcer(self.announcer.as_ref(), Some(announced), &snapshot, &[])
+                    .await?;
+                self.announcer_caught_up = true;
                 self.state.save(&snapshot, &self.directory_path())?;
                 self.announced = Some((*snapshot).clone());
+            } else if !self.announcer_caught_up {
+                Self::run_announcer(self.announcer.as_ref(), Some(announced), &snapshot, &[])
+                    .await?;
+                self.announcer_caught_up = true;
             }
             return Ok(SyncOutcome::Unchanged);
         }
@@ -348,6 +400,14 @@ impl Syncer {
                 "{}", change.summary
             );
         }
+        Self::run_announcer(
+            self.announcer.as_ref(),
+            Some(announced),
+            &snapshot,
+            &changes,
+        )
+        .await?;
+        self.announcer_caught_up = true;
         self.state.save(&snapshot, &self.directory_path())?;
         self.announced = Some((*snapshot).clone());
         Ok(SyncOutcome::Changed(changes))
