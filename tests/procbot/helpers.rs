@@ -158,6 +158,17 @@ pub(crate) struct TestApp {
 /// Builds and starts the application on a loopback port chosen by the system.
 pub(crate) async fn spawn_app(mut config: procbot::config::Config) -> TestApp {
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    if config.database.url == procbot::config::DatabaseConfig::default().url {
+        // Beside the state file, never in the project folder.
+        config.database.url = procbot::config::DatabaseUrl::Sqlite(format!(
+            "sqlite://{}",
+            config
+                .procedures
+                .state_file
+                .with_file_name("procbot.db")
+                .display()
+        ));
+    }
     let application = procbot::startup::Application::build(
         config,
         std::sync::Arc::new(procbot::clock::SystemClock),

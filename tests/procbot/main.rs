@@ -3,6 +3,7 @@
 mod changes_cli;
 mod check_cli;
 mod check_codes;
+mod db;
 mod git_fixture;
 mod helpers;
 mod import_comply;
@@ -11,6 +12,7 @@ mod lookup_eval;
 mod parser_robustness;
 mod serve;
 mod starter_library;
+mod store_contract;
 mod sync;
 mod tidy;
 mod webhook;
