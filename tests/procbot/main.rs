@@ -1,5 +1,7 @@
 //! Integration tests for procbot, compiled as one binary.
 
+mod announce_e2e;
+mod bot;
 mod changes_cli;
 mod check_cli;
 mod check_codes;

@@ -107,7 +107,13 @@ async fn migrations_are_applied_once_and_reopening_is_harmless(db: &TestDb) {
         .record_announcements(
             t0(),
             &[version("backup", "aa11", "1.0.0")],
-            &[announcement("backup", "added", "aa11", "1.0.0", &["ana@example.com"])],
+            &[announcement(
+                "backup",
+                "added",
+                "aa11",
+                "1.0.0",
+                &["ana@example.com"],
+            )],
             &[],
         )
         .await
@@ -138,7 +144,12 @@ async fn an_announcement_replayed_is_recorded_once(db: &TestDb) {
         .unwrap();
     assert_eq!((first.announcements, first.queued), (1, 2));
     let replay = store
-        .record_announcements(t0() + Duration::minutes(5), &versions, &announcements, &messages)
+        .record_announcements(
+            t0() + Duration::minutes(5),
+            &versions,
+            &announcements,
+            &messages,
+        )
         .await
         .unwrap();
     assert_eq!((replay.announcements, replay.queued), (0, 0));
@@ -167,16 +178,32 @@ async fn acknowledgements_are_idempotent_and_tied_to_versions(db: &TestDb) {
     );
 
     let first = store
-        .acknowledge(t0() + Duration::hours(1), &ack("ana@example.com", "backup", "aa11", "1.0.0", false))
+        .acknowledge(
+            t0() + Duration::hours(1),
+            &ack("ana@example.com", "backup", "aa11", "1.0.0", false),
+        )
         .await
         .unwrap();
-    assert_eq!(first, AckOutcome::Recorded { at: t0() + Duration::hours(1) });
+    assert_eq!(
+        first,
+        AckOutcome::Recorded {
+            at: t0() + Duration::hours(1)
+        }
+    );
     // A double click, a retried delivery: the first record stands.
     let again = store
-        .acknowledge(t0() + Duration::hours(2), &ack("ana@example.com", "backup", "aa11", "1.0.0", false))
+        .acknowledge(
+            t0() + Duration::hours(2),
+            &ack("ana@example.com", "backup", "aa11", "1.0.0", false),
+        )
         .await
         .unwrap();
-    assert_eq!(again, AckOutcome::AlreadyRecorded { at: t0() + Duration::hours(1) });
+    assert_eq!(
+        again,
+        AckOutcome::AlreadyRecorded {
+            at: t0() + Duration::hours(1)
+        }
+    );
     assert!(pending_ids(&store, "ana@example.com").await.is_empty());
     let progress = store.current_requirement("backup").await.unwrap().unwrap();
     assert_eq!((progress.required, progress.acknowledged), (2, 1));
@@ -186,7 +213,9 @@ async fn acknowledgements_are_idempotent_and_tied_to_versions(db: &TestDb) {
         .record_announcements(
             t0() + Duration::days(1),
             &[version("backup", "bb22", "1.1.0")],
-            &[announcement("backup", "material", "bb22", "1.1.0", &audience)],
+            &[announcement(
+                "backup", "material", "bb22", "1.1.0", &audience,
+            )],
             &[],
         )
         .await
@@ -197,11 +226,19 @@ async fn acknowledgements_are_idempotent_and_tied_to_versions(db: &TestDb) {
     );
     // Bo acknowledges the superseded 1.0.0 late: kept, but it does not count for 1.1.0.
     store
-        .acknowledge(t0() + Duration::days(2), &ack("bo@example.com", "backup", "aa11", "1.0.0", false))
+        .acknowledge(
+            t0() + Duration::days(2),
+            &ack("bo@example.com", "backup", "aa11", "1.0.0", false),
+        )
         .await
         .unwrap();
     assert_eq!(pending_ids(&store, "bo@example.com").await.len(), 1);
-    assert!(store.is_required("bo@example.com", "backup", "aa11").await.unwrap());
+    assert!(
+        store
+            .is_required("bo@example.com", "backup", "aa11")
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .version_by_prefix("backup", "BB")
@@ -214,7 +251,10 @@ async fn acknowledgements_are_idempotent_and_tied_to_versions(db: &TestDb) {
 
     // Someone outside the audience reads it: a voluntary read, reported apart.
     store
-        .acknowledge(t0() + Duration::days(2), &ack("cy@example.com", "backup", "bb22", "1.1.0", true))
+        .acknowledge(
+            t0() + Duration::days(2),
+            &ack("cy@example.com", "backup", "bb22", "1.1.0", true),
+        )
         .await
         .unwrap();
     let report = store.acknowledgement_report().await.unwrap();
@@ -252,7 +292,13 @@ async fn a_withdrawn_procedure_leaves_pending_lists_but_keeps_its_evidence(db: &
         .record_announcements(
             t0(),
             &[version("old", "cc33", "1.0.0")],
-            &[announcement("old", "added", "cc33", "1.0.0", &["ana@example.com", "bo@example.com"])],
+            &[announcement(
+                "old",
+                "added",
+                "cc33",
+                "1.0.0",
+                &["ana@example.com", "bo@example.com"],
+            )],
             &[],
         )
         .await
@@ -283,7 +329,10 @@ async fn a_withdrawn_procedure_leaves_pending_lists_but_keeps_its_evidence(db: &
 async fn identities_link_and_relink(db: &TestDb) {
     let store = db.store().await;
     assert_eq!(
-        store.identity_email(Platform::Slack, "T1", "U1").await.unwrap(),
+        store
+            .identity_email(Platform::Slack, "T1", "U1")
+            .await
+            .unwrap(),
         None
     );
     store
@@ -295,11 +344,17 @@ async fn identities_link_and_relink(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        store.identity_email(Platform::Slack, "T1", "U1").await.unwrap(),
+        store
+            .identity_email(Platform::Slack, "T1", "U1")
+            .await
+            .unwrap(),
         Some("ana.costa@example.com".to_string())
     );
     assert_eq!(
-        store.identity_email(Platform::Slack, "T2", "U1").await.unwrap(),
+        store
+            .identity_email(Platform::Slack, "T2", "U1")
+            .await
+            .unwrap(),
         None
     );
     store.close().await;
@@ -310,53 +365,88 @@ async fn the_outbox_leases_rows_and_redelivers_after_a_crash(db: &TestDb) {
     store
         .enqueue(
             t0(),
-            &[dm("k1", "ana@example.com"), dm("k2", "ana@example.com"), dm("k3", "bo@example.com")],
+            &[
+                dm("k1", "ana@example.com"),
+                dm("k2", "ana@example.com"),
+                dm("k3", "bo@example.com"),
+            ],
         )
         .await
         .unwrap();
     // The same key again is a no-op.
-    assert_eq!(store.enqueue(t0(), &[dm("k1", "ana@example.com")]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .enqueue(t0(), &[dm("k1", "ana@example.com")])
+            .await
+            .unwrap(),
+        0
+    );
     let lease = t0() + Duration::seconds(60);
     let claimed = store
         .claim_outbox(Platform::Console, "worker-a", t0(), lease, 10)
         .await
         .unwrap();
     assert_eq!(
-        claimed.iter().map(|r| r.idempotency_key.as_str()).collect::<Vec<_>>(),
+        claimed
+            .iter()
+            .map(|r| r.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
         ["k1", "k2", "k3"]
     );
     assert!(claimed.iter().all(|r| r.attempts == 1));
     // While leased, nobody else gets them.
-    assert!(store
-        .claim_outbox(Platform::Console, "worker-b", t0(), lease, 10)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(store
-        .mark_delivered(claimed[0].id, "worker-a", t0(), &MessageRef("m1".into()))
-        .await
-        .unwrap());
+    assert!(
+        store
+            .claim_outbox(Platform::Console, "worker-b", t0(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .mark_delivered(claimed[0].id, "worker-a", t0(), &MessageRef("m1".into()))
+            .await
+            .unwrap()
+    );
     // worker-a dies here. After its lease runs out, worker-b takes the rest over.
     let later = t0() + Duration::seconds(61);
     let taken = store
-        .claim_outbox(Platform::Console, "worker-b", later, later + Duration::seconds(60), 10)
+        .claim_outbox(
+            Platform::Console,
+            "worker-b",
+            later,
+            later + Duration::seconds(60),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(
-        taken.iter().map(|r| r.idempotency_key.as_str()).collect::<Vec<_>>(),
+        taken
+            .iter()
+            .map(|r| r.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
         ["k2", "k3"]
     );
     assert!(taken.iter().all(|r| r.attempts == 2));
     // A late answer from the dead worker cannot mark what it no longer holds.
-    assert!(!store
-        .mark_delivered(taken[0].id, "worker-a", later, &MessageRef("late".into()))
-        .await
-        .unwrap());
-    for row in &taken {
-        assert!(store
-            .mark_delivered(row.id, "worker-b", later, &MessageRef(format!("m{}", row.id)))
+    assert!(
+        !store
+            .mark_delivered(taken[0].id, "worker-a", later, &MessageRef("late".into()))
             .await
-            .unwrap());
+            .unwrap()
+    );
+    for row in &taken {
+        assert!(
+            store
+                .mark_delivered(
+                    row.id,
+                    "worker-b",
+                    later,
+                    &MessageRef(format!("m{}", row.id))
+                )
+                .await
+                .unwrap()
+        );
     }
     let counts = store.outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.delivered, counts.failed), (0, 3, 0));
@@ -372,7 +462,10 @@ async fn the_outbox_leases_rows_and_redelivers_after_a_crash(db: &TestDb) {
 async fn failing_deliveries_retry_then_fail_visibly(db: &TestDb) {
     let store = db.store().await;
     let clock = Arc::new(ManualClock::new(t0()));
-    store.enqueue(t0(), &[dm("retry-me", "ana@example.com")]).await.unwrap();
+    store
+        .enqueue(t0(), &[dm("retry-me", "ana@example.com")])
+        .await
+        .unwrap();
     let port = Arc::new(ConsolePort::new());
     port.fail_with(Some(procbot::core::port::DeliveryError::Transient(
         "connection refused".into(),
@@ -402,7 +495,11 @@ async fn failing_deliveries_retry_then_fail_visibly(db: &TestDb) {
     let failed = store.failed_deliveries().await.unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].attempts, 3);
-    assert!(failed[0].error.contains("user_not_found"), "{:?}", failed[0]);
+    assert!(
+        failed[0].error.contains("user_not_found"),
+        "{:?}",
+        failed[0]
+    );
     assert_eq!(store.outbox_counts().await.unwrap().failed, 1);
     assert!(port.sent().is_empty());
     store.close().await;
@@ -463,14 +560,25 @@ async fn the_ledger_names_the_first_altered_or_deleted_entry(db: &TestDb) {
         .record_announcements(
             t0(),
             &[version("backup", "aa11", "1.0.0")],
-            &[announcement("backup", "added", "aa11", "1.0.0", &["ana@example.com", "bo@example.com"])],
+            &[announcement(
+                "backup",
+                "added",
+                "aa11",
+                "1.0.0",
+                &["ana@example.com", "bo@example.com"],
+            )],
             &[],
         )
         .await
         .unwrap();
-    for (n, email) in ["ana@example.com", "bo@example.com", "cy@example.com", "di@example.com"]
-        .iter()
-        .enumerate()
+    for (n, email) in [
+        "ana@example.com",
+        "bo@example.com",
+        "cy@example.com",
+        "di@example.com",
+    ]
+    .iter()
+    .enumerate()
     {
         store
             .acknowledge(
@@ -543,7 +651,13 @@ async fn concurrent_appends_keep_the_chain_whole(db: &TestDb) {
                 store
                     .acknowledge(
                         t0(),
-                        &ack(&format!("{prefix}{n}@example.com"), "backup", "aa11", "1.0.0", true),
+                        &ack(
+                            &format!("{prefix}{n}@example.com"),
+                            "backup",
+                            "aa11",
+                            "1.0.0",
+                            true,
+                        ),
                     )
                     .await
                     .unwrap();
