@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -97,6 +97,15 @@ impl Store {
             source,
         };
         let options = AnyConnectOptions::from_str(&url_to_open).map_err(connect_error)?;
+        // One plain connection first: a refused or misnamed server fails now, clearly, instead
+        // of after the pool's acquire timeout.
+        options
+            .connect()
+            .await
+            .map_err(connect_error)?
+            .close()
+            .await
+            .map_err(connect_error)?;
         let pool = match backend {
             Backend::Sqlite => {
                 AnyPoolOptions::new()

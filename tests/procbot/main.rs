@@ -3,6 +3,7 @@
 mod announce_e2e;
 mod bot;
 mod changes_cli;
+mod chat_cli;
 mod check_cli;
 mod check_codes;
 mod db;
