@@ -244,6 +244,8 @@ impl OutboxWorker {
     /// notified when new rows are queued.
     pub async fn run(mut self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         if !self.has_ports() {
+            // Nothing to deliver to (no chat platform configured): idle until shutdown.
+            let _ = shutdown.wait_for(|stop| *stop).await;
             return;
         }
         loop {

@@ -200,27 +200,70 @@ impl Application {
             outbox_wake,
             ..
         } = self.services;
-        let library_task = tokio::spawn(library.follow(syncer.subscribe()));
-        let sync_task = tokio::spawn(syncer.run(self.trigger, stop_receiver.clone()));
-        let outbox_task = tokio::spawn(outbox.run(outbox_wake, stop_receiver));
+        // Supervised tasks: if one ends or panics while procbot is not stopping, everything
+        // stops with an error, so a service manager restarts a whole procbot rather than
+        // leaving one that answers HTTP but no longer syncs or delivers.
+        let mut tasks = tokio::task::JoinSet::new();
+        let snapshots = syncer.subscribe();
+        let trigger = self.trigger;
+        let sync_stop = stop_receiver.clone();
+        tasks.spawn(async move {
+            syncer.run(trigger, sync_stop).await;
+            "repository sync"
+        });
+        let outbox_stop = stop_receiver.clone();
+        tasks.spawn(async move {
+            outbox.run(outbox_wake, outbox_stop).await;
+            "outbox delivery"
+        });
+        tasks.spawn(async move {
+            library.follow(snapshots).await;
+            "search index"
+        });
+        let crashed = Arc::new(Notify::new());
+        let stopping = stop_receiver;
+        let monitor = tokio::spawn({
+            let crashed = crashed.clone();
+            async move {
+                let mut unexpected: Option<String> = None;
+                while let Some(result) = tasks.join_next().await {
+                    let stopping = *stopping.borrow();
+                    match result {
+                        Ok(_) if stopping => {}
+                        Ok(task) => {
+                            tracing::error!(task, "a task stopped unexpectedly; shutting down");
+                            unexpected.get_or_insert_with(|| format!("the {task} task stopped"));
+                            crashed.notify_one();
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "a task failed; shutting down");
+                            unexpected.get_or_insert_with(|| format!("a task failed: {error}"));
+                            crashed.notify_one();
+                        }
+                    }
+                }
+                unexpected
+            }
+        });
         tracing::info!(%address, "HTTP server listening");
         let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(async move {
-                shutdown.await;
+                tokio::select! {
+                    () = shutdown => {}
+                    () = crashed.notified() => {}
+                }
+                // Sync stops, and deliveries in flight finish their round before the outbox
+                // worker stops.
                 let _ = stop_sender.send(true);
             })
             .await
             .context("running the HTTP server");
-        if let Err(error) = sync_task.await {
-            tracing::error!(%error, "the repository sync task failed");
-        }
-        // Deliveries in flight finish their round before the worker stops.
-        if let Err(error) = outbox_task.await {
-            tracing::error!(%error, "the outbox task failed");
-        }
-        library_task.abort();
+        let unexpected = monitor.await.context("supervising tasks")?;
         store.close().await;
         served?;
+        if let Some(reason) = unexpected {
+            anyhow::bail!("{reason}; procbot stopped so that it can be restarted whole");
+        }
         tracing::info!("stopped");
         Ok(())
     }
