@@ -191,6 +191,22 @@ impl ReportVersion {
     }
 }
 
+/// Rows per multi-row INSERT: well under both backends' limits on bound parameters.
+pub(crate) const ROWS_PER_INSERT: usize = 100;
+
+/// `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `columns` values.
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn optional_text(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<String>, StoreError> {
     Ok(row.try_get::<Option<String>, _>(column)?)
 }
@@ -256,20 +272,26 @@ impl Store {
             } else {
                 &[]
             };
-            for email in must_acknowledge {
-                sqlx::query(
+            // Large audiences are written in multi-row statements: one round trip per
+            // `ROWS_PER_INSERT` people instead of one per person.
+            for chunk in must_acknowledge.chunks(ROWS_PER_INSERT) {
+                let sql = format!(
                     "INSERT INTO ack_requirements (procedure_id, content_hash, email, version, \
-                     announcement_id, required_since) VALUES ($1, $2, $3, $4, $5, $6) \
+                     announcement_id, required_since) VALUES {} \
                      ON CONFLICT (procedure_id, content_hash, email) DO NOTHING",
-                )
-                .bind(&announcement.procedure_id)
-                .bind(&announcement.content_hash)
-                .bind(email)
-                .bind(announcement.to_version.as_deref())
-                .bind(id)
-                .bind(at)
-                .execute(&mut *transaction)
-                .await?;
+                    values_placeholders(chunk.len(), 6)
+                );
+                let mut query = sqlx::query(&sql);
+                for email in chunk {
+                    query = query
+                        .bind(&announcement.procedure_id)
+                        .bind(&announcement.content_hash)
+                        .bind(email)
+                        .bind(announcement.to_version.as_deref())
+                        .bind(id)
+                        .bind(at);
+                }
+                query.execute(&mut *transaction).await?;
             }
             ledger::append(
                 &mut transaction,
@@ -288,11 +310,7 @@ impl Store {
             )
             .await?;
         }
-        for message in messages {
-            if outbox::enqueue(&mut transaction, now, message).await? {
-                recorded.queued += 1;
-            }
-        }
+        recorded.queued = outbox::enqueue_many(&mut transaction, now, messages).await?;
         transaction.commit().await?;
         Ok(recorded)
     }
@@ -771,4 +789,15 @@ fn version_from_row(row: &sqlx::any::AnyRow) -> Result<StoredVersion, StoreError
         path: row.try_get("path")?,
         commit_id: optional_text(row, "commit_id")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_placeholders;
+
+    #[test]
+    fn placeholders_number_rows_and_columns() {
+        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_placeholders(1, 1), "($1)");
+    }
 }

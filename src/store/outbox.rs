@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use crate::core::message::Message;
 use crate::core::port::{Destination, MessageRef, Platform};
+use crate::store::evidence::ROWS_PER_INSERT;
 use crate::store::{Backend, Store, StoreError, from_millis, to_millis};
 
 /// A message to queue.
@@ -78,26 +79,49 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
 }
 
-/// Queues a message inside the caller's transaction. Returns false when the key was already
-/// queued (nothing changes then).
-pub(crate) async fn enqueue(
+/// Queues many messages inside the caller's transaction, in multi-row statements. Returns how
+/// many were new.
+pub(crate) async fn enqueue_many(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
     now: DateTime<Utc>,
-    message: &NewOutboxMessage,
-) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO outbox (idempotency_key, platform, destination, message, status, attempts, \
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(&message.idempotency_key)
-    .bind(message.platform.as_str())
-    .bind(encode(&message.destination)?)
-    .bind(encode(&message.message)?)
-    .bind(to_millis(now))
-    .execute(&mut **transaction)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    messages: &[NewOutboxMessage],
+) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    let at = to_millis(now);
+    for chunk in messages.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO outbox (idempotency_key, platform, destination, message, status, \
+             attempts, next_attempt_at, created_at) VALUES {} \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+            (0..chunk.len())
+                .map(|row| {
+                    let base = row * 5;
+                    format!(
+                        "(${}, ${}, ${}, ${}, 'pending', 0, ${}, ${})",
+                        base + 1,
+                        base + 2,
+                        base + 3,
+                        base + 4,
+                        base + 5,
+                        base + 5
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for message in chunk {
+            query = query
+                .bind(&message.idempotency_key)
+                .bind(message.platform.as_str())
+                .bind(encode(&message.destination)?)
+                .bind(encode(&message.message)?)
+                .bind(at);
+        }
+        let inserted = query.execute(&mut **transaction).await?;
+        queued += usize::try_from(inserted.rows_affected()).unwrap_or(usize::MAX);
+    }
+    Ok(queued)
 }
 
 impl Store {
@@ -108,12 +132,7 @@ impl Store {
         messages: &[NewOutboxMessage],
     ) -> Result<usize, StoreError> {
         let mut transaction = self.begin_write().await?;
-        let mut queued = 0;
-        for message in messages {
-            if enqueue(&mut transaction, now, message).await? {
-                queued += 1;
-            }
-        }
+        let queued = enqueue_many(&mut transaction, now, messages).await?;
         transaction.commit().await?;
         Ok(queued)
     }
