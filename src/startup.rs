@@ -170,6 +170,7 @@ impl Application {
                 branch: config.procedures.branch.clone(),
                 trigger: trigger.clone(),
             }),
+            store: Some(services.store.clone()),
         });
         Ok(Application {
             listener,

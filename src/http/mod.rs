@@ -15,6 +15,8 @@ use tokio::sync::watch;
 
 use crate::core::snapshot::Snapshot;
 use crate::http::webhook::{GitWebhook, git_webhook};
+use crate::store::Store;
+use crate::store::outbox::OutboxCounts;
 
 /// Forges send push payloads of up to 25 MB.
 const WEBHOOK_BODY_LIMIT: usize = 25 * 1024 * 1024;
@@ -25,6 +27,8 @@ pub struct HttpState {
     /// The served snapshot; `None` until procedures have been loaded once.
     pub served: watch::Receiver<Option<Arc<Snapshot>>>,
     pub webhook: Arc<GitWebhook>,
+    /// The store, for the outbox figures readiness reports; `None` in tests of HTTP alone.
+    pub store: Option<Store>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -55,16 +59,40 @@ struct Readiness {
     warnings: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     commit: Option<String>,
+    /// Messages waiting, delivered and failed for good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbox: Option<OutboxCounts>,
 }
 
-/// Readiness: procedures have been loaded and can be served.
+/// Readiness: procedures have been loaded and the database answers.
 async fn readyz(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
     let served = state.served.borrow().clone();
+    let outbox = match &state.store {
+        Some(store) => match store.outbox_counts().await {
+            Ok(counts) => Some(counts),
+            Err(error) => {
+                tracing::warn!(%error, "readiness: the database does not answer");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(Readiness {
+                        status: "database unavailable",
+                        procedures: None,
+                        errors: None,
+                        warnings: None,
+                        commit: None,
+                        outbox: None,
+                    }),
+                );
+            }
+        },
+        None => None,
+    };
     match served {
         Some(snapshot) => (
             StatusCode::OK,
             Json(Readiness {
                 status: "ready",
+                outbox,
                 procedures: Some(snapshot.procedures.len()),
                 errors: Some(snapshot.error_count()),
                 warnings: Some(snapshot.warning_count()),
@@ -75,6 +103,7 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
             StatusCode::SERVICE_UNAVAILABLE,
             Json(Readiness {
                 status: "starting",
+                outbox,
                 procedures: None,
                 errors: None,
                 warnings: None,

@@ -32,6 +32,11 @@ async fn health_and_readiness_answer_and_shutdown_is_graceful() {
     assert_eq!(readiness["status"], "ready");
     assert!(readiness["procedures"].as_u64().unwrap() >= 20);
     assert_eq!(readiness["errors"], 0);
+    // No chat platform is configured: announcements are recorded, nothing is queued.
+    assert_eq!(
+        readiness["outbox"],
+        serde_json::json!({"pending": 0, "delivered": 0, "failed": 0})
+    );
 
     let (not_found, _) = tokio::task::spawn_blocking(move || http_get(address, "/nope"))
         .await

@@ -41,6 +41,7 @@ fn app(secret: Option<&str>) -> (axum::Router, Arc<Notify>) {
             branch: "main".into(),
             trigger: trigger.clone(),
         }),
+        store: None,
     });
     (router(state), trigger)
 }
