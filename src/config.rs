@@ -383,12 +383,40 @@ impl DiscordConfig {
     }
 }
 
+/// A 5-field crontab schedule, such as `0 9 * * Mon`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CronSchedule(pub crate::core::schedule::Schedule);
+
+impl<'de> Deserialize<'de> for CronSchedule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::core::schedule::Schedule::parse(&String::deserialize(deserializer)?)
+            .map(CronSchedule)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// An email address in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAddress(pub crate::core::procedure::Email);
+
+impl<'de> Deserialize<'de> for EmailAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::core::procedure::Email::parse(&String::deserialize(deserializer)?)
+            .map(EmailAddress)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     pub timezone: TimeZone,
     pub working_hours: WorkingHours,
     pub working_days: WorkingDays,
+    /// When the weekly digest goes to the announce channel; in `timezone`.
+    pub digest: CronSchedule,
+    /// Told when an owner answers "needs changes", and sent the digest directly.
+    pub security_lead: Option<EmailAddress>,
 }
 
 impl Default for ScheduleConfig {
@@ -400,6 +428,11 @@ impl Default for ScheduleConfig {
                 end: NaiveTime::from_hms_opt(17, 30, 0).unwrap_or(NaiveTime::MIN),
             },
             working_days: WorkingDays((0..5).collect()),
+            digest: CronSchedule(
+                crate::core::schedule::Schedule::parse("0 9 * * Mon")
+                    .unwrap_or_else(|_| unreachable!("the default digest schedule is valid")),
+            ),
+            security_lead: None,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod http;
 pub mod import;
 pub mod repo;
+pub mod scheduler;
 pub mod search;
 pub mod startup;
 pub mod store;

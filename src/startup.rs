@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::port::ChatPort;
+use crate::core::reminders::Calendar;
 use crate::delivery::{OutboxWorker, Pace};
 use crate::engine::library::Library;
 use crate::engine::{Engine, Target};
@@ -20,6 +21,7 @@ use crate::http::webhook::GitWebhook;
 use crate::http::{HttpState, router};
 use crate::repo::state::AnnouncedState;
 use crate::repo::sync::{Source, SyncOutcome, Syncer};
+use crate::scheduler::Scheduler;
 use crate::store::Store;
 
 /// A built application: the listener is bound (so port 0 works in tests) and the first sync
@@ -40,6 +42,17 @@ pub struct Services {
     pub syncer: Syncer,
     pub outbox: OutboxWorker,
     pub outbox_wake: Arc<Notify>,
+    pub scheduler: Scheduler,
+}
+
+/// Working hours and days from the configuration.
+pub fn calendar_of(config: &Config) -> Calendar {
+    Calendar {
+        time_zone: config.schedule.timezone.0,
+        start: config.schedule.working_hours.start,
+        end: config.schedule.working_hours.end,
+        working_days: config.schedule.working_days.0.clone(),
+    }
 }
 
 impl Services {
@@ -72,20 +85,34 @@ impl Services {
         };
         let library = Arc::new(Library::new(extra_synonyms));
         let outbox_wake = Arc::new(Notify::new());
-        let targets = ports
+        let targets: Vec<Target> = ports
             .iter()
             .map(|(port, channel)| Target {
                 platform: port.platform(),
                 announce_channel: channel.clone(),
             })
             .collect();
-        let engine = Arc::new(Engine::new(
+        let security_lead = config.schedule.security_lead.clone().map(|e| e.0);
+        let engine = Arc::new(
+            Engine::new(
+                store.clone(),
+                clock.clone(),
+                library.clone(),
+                targets.clone(),
+                outbox_wake.clone(),
+            )
+            .with_security_lead(security_lead.clone()),
+        );
+        let scheduler = Scheduler::new(
             store.clone(),
             clock.clone(),
             library.clone(),
             targets,
+            calendar_of(config),
+            Some(config.schedule.digest.0.clone()),
+            security_lead,
             outbox_wake.clone(),
-        ));
+        );
         let mut outbox = OutboxWorker::new(store.clone(), clock.clone(), instance);
         for (port, _) in ports {
             let pace = Pace::for_platform(port.platform());
@@ -134,6 +161,7 @@ impl Services {
             syncer,
             outbox,
             outbox_wake,
+            scheduler,
         })
     }
 }
@@ -199,6 +227,7 @@ impl Application {
             syncer,
             outbox,
             outbox_wake,
+            scheduler,
             ..
         } = self.services;
         // Supervised tasks: if one ends or panics while procbot is not stopping, everything
@@ -220,6 +249,11 @@ impl Application {
         tasks.spawn(async move {
             library.follow(snapshots).await;
             "search index"
+        });
+        let scheduler_stop = stop_receiver.clone();
+        tasks.spawn(async move {
+            scheduler.run(scheduler_stop).await;
+            "scheduler"
         });
         let crashed = Arc::new(Notify::new());
         let stopping = stop_receiver;
@@ -268,6 +302,52 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What the scheduler would send at `at`, from the procedures as last announced (a folder is
+/// read as it is now) and the store: a dry run, recording and sending nothing.
+pub async fn preview_reminders(
+    config: &Config,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<crate::core::reminders::Reminder>> {
+    let store = Store::connect(config.database.url.as_str())
+        .await
+        .context("opening the database (database.url)")?;
+    let today = at.with_timezone(&config.schedule.timezone.0).date_naive();
+    let snapshot = match source_of(config) {
+        Source::Folder { path, directory } => {
+            let files = crate::repo::read_folder(&path, &directory)
+                .with_context(|| format!("reading {}", path.display()))?;
+            crate::core::snapshot::build_snapshot(
+                files.procedures,
+                files.directory,
+                today,
+                None,
+                None,
+            )
+        }
+        Source::Git { directory, .. } => AnnouncedState::new(&config.procedures.state_file)
+            .load(today, &directory.to_string_lossy())
+            .context("reading the announced state")?
+            .context("no procedures have been synced from git yet: run `procbot serve` first")?,
+    };
+    let library = Arc::new(Library::default());
+    library
+        .serve(Arc::new(snapshot))
+        .context("building the search index")?;
+    let scheduler = Scheduler::new(
+        store.clone(),
+        Arc::new(crate::clock::SystemClock),
+        library,
+        Vec::new(),
+        calendar_of(config),
+        Some(config.schedule.digest.0.clone()),
+        config.schedule.security_lead.clone().map(|e| e.0),
+        Arc::new(Notify::new()),
+    );
+    let reminders = scheduler.plan(at).await?;
+    store.close().await;
+    Ok(reminders)
 }
 
 /// This instance's name in outbox leases: host name and process id, unique per process.

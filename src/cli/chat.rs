@@ -89,10 +89,12 @@ pub async fn run(
         mut outbox,
         outbox_wake,
         store,
+        scheduler,
         ..
     } = services;
     let (stop, stopped) = watch::channel(false);
     let follow = tokio::spawn(library.clone().follow(syncer.subscribe()));
+    let reminders = tokio::spawn(scheduler.run(stopped.clone()));
     let sync = tokio::spawn(syncer.run(Arc::new(tokio::sync::Notify::new()), stopped));
 
     let procedures = library
@@ -187,6 +189,7 @@ pub async fn run(
     }
     let _ = stop.send(true);
     let _ = sync.await;
+    let _ = reminders.await;
     deliver(&mut outbox).await;
     follow.abort();
     store.close().await;

@@ -139,6 +139,19 @@ pub enum Command {
         #[arg(long, env = "PROCBOT_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// What the scheduler would send at a moment (review nudges, acknowledgement reminders,
+    /// escalations, digests): a dry run that records and sends nothing.
+    Reminders {
+        /// The moment: 2027-03-01T09:30:00Z, or a local `2027-03-01 09:30` in schedule.timezone.
+        #[arg(long)]
+        at: String,
+        /// Print JSON: {"at", "messages": [{"kind", "to", "procedures"}]}.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (procedures, database, schedule).
+        #[arg(long, env = "PROCBOT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Ledger checks.
     Audit {
         #[command(subcommand)]
@@ -232,6 +245,20 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             store.close().await;
             Ok(code)
         }),
+        Command::Reminders { at, json, config } => {
+            with_runtime(config.as_deref(), true, stderr, |config| async move {
+                let at = report::parse_moment(&at, config.schedule.timezone.0)
+                    .map_err(|message| anyhow::anyhow!(message))?;
+                let reminders = crate::startup::preview_reminders(&config, at).await?;
+                let text = if json {
+                    report::render_reminders_json(at, &reminders)
+                } else {
+                    report::render_reminders_human(at, &reminders)
+                };
+                println!("{}", text.trim_end());
+                Ok(0)
+            })
+        }
         Command::Audit {
             action: AuditAction::Verify { config },
         } => with_runtime(config.as_deref(), false, stderr, |config| async move {

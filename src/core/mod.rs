@@ -13,6 +13,7 @@ pub mod message;
 pub mod parse;
 pub mod port;
 pub mod procedure;
+pub mod reminders;
 pub mod request;
 pub mod schedule;
 pub mod snapshot;

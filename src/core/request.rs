@@ -67,6 +67,17 @@ impl ReviewOutcome {
         }
     }
 
+    /// Reads what `as_str` wrote.
+    pub fn parse(text: &str) -> Option<ReviewOutcome> {
+        [
+            ReviewOutcome::StillAccurate,
+            ReviewOutcome::NeedsChanges,
+            ReviewOutcome::Snooze,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == text)
+    }
+
     fn code(self) -> &'static str {
         match self {
             ReviewOutcome::StillAccurate => "ok",

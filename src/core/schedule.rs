@@ -313,6 +313,17 @@ impl Schedule {
         &self.source
     }
 
+    /// The latest time at or before `at`, in `at`'s time zone: the run a scheduler that was
+    /// down should still make, once.
+    pub fn latest_at_or_before<Z: TimeZone>(&self, at: &DateTime<Z>) -> Option<DateTime<Z>> {
+        let just_after = at.clone() + chrono::Duration::seconds(1);
+        self.expressions
+            .iter()
+            .filter_map(|expression| expression.after(&just_after).next_back())
+            .filter(|time| time <= at)
+            .max()
+    }
+
     /// The first time strictly after `after`, in `after`'s time zone.
     pub fn next_after<Z: TimeZone>(&self, after: &DateTime<Z>) -> Option<DateTime<Z>> {
         self.expressions
@@ -331,6 +342,20 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_latest_run_at_or_before_a_moment() {
+        let schedule = Schedule::parse("0 9 * * MON").unwrap();
+        // Sunday 29 November 2026: the latest Monday 09:00 is the 23rd.
+        assert_eq!(
+            schedule.latest_at_or_before(&at("2026-11-29T10:00:00Z")),
+            Some(at("2026-11-23T09:00:00Z"))
+        );
+        assert_eq!(
+            schedule.latest_at_or_before(&at("2026-11-30T09:00:00Z")),
+            Some(at("2026-11-30T09:00:00Z"))
+        );
     }
 
     #[test]

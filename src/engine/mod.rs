@@ -82,6 +82,8 @@ pub struct Engine {
     targets: Vec<Target>,
     outbox_wake: Arc<Notify>,
     references: AtomicU64,
+    /// Told when an owner answers "needs changes".
+    security_lead: Option<Email>,
 }
 
 fn short_digest(parts: &[&str]) -> String {
@@ -124,7 +126,13 @@ impl Engine {
             targets,
             outbox_wake,
             references: AtomicU64::new(0),
+            security_lead: None,
         }
+    }
+
+    pub fn with_security_lead(mut self, security_lead: Option<Email>) -> Engine {
+        self.security_lead = security_lead;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -133,28 +141,6 @@ impl Engine {
 
     pub fn library(&self) -> &Arc<Library> {
         &self.library
-    }
-
-    /// The platform a person is messaged on: the first configured one where the directory
-    /// names their account; else the first that finds people by email (console, Slack).
-    fn platform_for(&self, snapshot: &Snapshot, email: &Email) -> Option<Platform> {
-        let person = snapshot.directory.as_ref().and_then(|d| d.person(email));
-        let named = |platform: Platform| match platform {
-            Platform::Console => true,
-            Platform::Slack => person.is_some_and(|p| p.slack.is_some()),
-            Platform::Discord => person.is_some_and(|p| p.discord.is_some()),
-        };
-        self.targets
-            .iter()
-            .map(|t| t.platform)
-            .find(|p| named(*p))
-            .or_else(|| {
-                self.targets
-                    .iter()
-                    .map(|t| t.platform)
-                    .find(|p| matches!(p, Platform::Console | Platform::Slack))
-            })
-            .or_else(|| self.targets.first().map(|t| t.platform))
     }
 
     /// Records what a sync changed and queues the messages it calls for, in one transaction.
@@ -225,7 +211,7 @@ impl Engine {
             }
         }
         for (email, items) in &plan.direct {
-            let Some(platform) = self.platform_for(snapshot, email) else {
+            let Some(platform) = choose_platform(&self.targets, snapshot, email) else {
                 continue;
             };
             let name = snapshot
@@ -727,6 +713,19 @@ impl Engine {
         let entry = served.snapshot.get(&procedure.id);
         let content_hash = entry.map(|e| e.content_hash.to_hex()).unwrap_or_default();
         let now = self.clock.now();
+        if outcome == ReviewOutcome::Snooze {
+            let history = self.store.review_history().await?;
+            let records = crate::scheduler::review_records(&history, procedure.id.as_str());
+            if crate::core::reminders::snoozes_in_cycle(&records, &content_hash)
+                >= crate::core::reminders::MAX_SNOOZES
+            {
+                return Ok(vec![Reply::Private(Message::new().text(format!(
+                    "{} has been snoozed {} times already. Please review it now, or answer \"Needs changes\" if it is out of date.",
+                    procedure.title,
+                    crate::core::reminders::MAX_SNOOZES
+                )))]);
+            }
+        }
         let snooze_until =
             (outcome == ReviewOutcome::Snooze).then(|| now + chrono::Duration::days(SNOOZE_DAYS));
         self.store
@@ -742,6 +741,34 @@ impl Engine {
                 },
             )
             .await?;
+        if outcome == ReviewOutcome::NeedsChanges
+            && let Some(lead) = &self.security_lead
+            && let Some(platform) = choose_platform(&self.targets, &served.snapshot, lead)
+        {
+            self.store
+                .enqueue(
+                    now,
+                    &[NewOutboxMessage {
+                        idempotency_key: format!(
+                            "needs-changes/{}/{content_hash}/{}",
+                            procedure.id,
+                            now.timestamp_millis()
+                        ),
+                        platform,
+                        destination: Destination::Person {
+                            email: lead.clone(),
+                        },
+                        message: Message::new()
+                            .header("A procedure needs changes")
+                            .text(format!(
+                                "{email} reviewed {} ({}) and says it needs changes.",
+                                procedure.title, procedure.id
+                            )),
+                    }],
+                )
+                .await?;
+            self.outbox_wake.notify_one();
+        }
         let today = now.date_naive();
         let text = match outcome {
             ReviewOutcome::StillAccurate => format!(
@@ -821,6 +848,28 @@ impl crate::repo::sync::Announcer for Engine {
                 .map_err(|error| error.to_string())
         })
     }
+}
+
+/// The platform a person is messaged on: the first configured one where the directory names
+/// their account; else the first that finds people by email (console, Slack).
+pub fn choose_platform(targets: &[Target], snapshot: &Snapshot, email: &Email) -> Option<Platform> {
+    let person = snapshot.directory.as_ref().and_then(|d| d.person(email));
+    let named = |platform: Platform| match platform {
+        Platform::Console => true,
+        Platform::Slack => person.is_some_and(|p| p.slack.is_some()),
+        Platform::Discord => person.is_some_and(|p| p.discord.is_some()),
+    };
+    targets
+        .iter()
+        .map(|t| t.platform)
+        .find(|p| named(*p))
+        .or_else(|| {
+            targets
+                .iter()
+                .map(|t| t.platform)
+                .find(|p| matches!(p, Platform::Console | Platform::Slack))
+        })
+        .or_else(|| targets.first().map(|t| t.platform))
 }
 
 /// Whether `email` may see `procedure`: confidential and restricted ones only by their

@@ -131,6 +131,7 @@ pub struct NewReview {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StoredReview {
     pub procedure_id: String,
+    pub content_hash: String,
     pub version: Option<String>,
     pub email: String,
     pub outcome: String,
@@ -590,25 +591,33 @@ impl Store {
         procedure_id: &str,
     ) -> Result<Option<StoredReview>, StoreError> {
         let row = sqlx::query(
-            "SELECT procedure_id, version, email, outcome, reviewed_at, snooze_until FROM reviews \
-             WHERE procedure_id = $1 ORDER BY reviewed_at DESC, id DESC LIMIT 1",
+            "SELECT procedure_id, content_hash, version, email, outcome, reviewed_at, \
+             snooze_until FROM reviews WHERE procedure_id = $1 \
+             ORDER BY reviewed_at DESC, id DESC LIMIT 1",
         )
         .bind(procedure_id)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|row| {
-            Ok(StoredReview {
-                procedure_id: row.try_get("procedure_id")?,
-                version: optional_text(&row, "version")?,
-                email: row.try_get("email")?,
-                outcome: row.try_get("outcome")?,
-                reviewed_at: from_millis(row.try_get("reviewed_at")?),
-                snooze_until: row
-                    .try_get::<Option<i64>, _>("snooze_until")?
-                    .map(from_millis),
-            })
-        })
-        .transpose()
+        row.map(|row| review_from_row(&row)).transpose()
+    }
+
+    /// Every review answer, oldest first, by procedure.
+    pub async fn review_history(&self) -> Result<BTreeMap<String, Vec<StoredReview>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT procedure_id, content_hash, version, email, outcome, reviewed_at, \
+             snooze_until FROM reviews ORDER BY reviewed_at, id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut history: BTreeMap<String, Vec<StoredReview>> = BTreeMap::new();
+        for row in rows {
+            let review = review_from_row(&row)?;
+            history
+                .entry(review.procedure_id.clone())
+                .or_default()
+                .push(review);
+        }
+        Ok(history)
     }
 
     /// Appends a chat lookup to the ledger: who asked what, and what they were shown.
@@ -776,6 +785,20 @@ impl Store {
         }
         Ok(versions.into_iter().map(|(_, version)| version).collect())
     }
+}
+
+fn review_from_row(row: &sqlx::any::AnyRow) -> Result<StoredReview, StoreError> {
+    Ok(StoredReview {
+        procedure_id: row.try_get("procedure_id")?,
+        content_hash: row.try_get("content_hash")?,
+        version: optional_text(row, "version")?,
+        email: row.try_get("email")?,
+        outcome: row.try_get("outcome")?,
+        reviewed_at: from_millis(row.try_get("reviewed_at")?),
+        snooze_until: row
+            .try_get::<Option<i64>, _>("snooze_until")?
+            .map(from_millis),
+    })
 }
 
 fn version_from_row(row: &sqlx::any::AnyRow) -> Result<StoredVersion, StoreError> {

@@ -1,0 +1,236 @@
+//! The scheduler: at each tick, gathers the facts (served procedures, review answers, pending
+//! acknowledgements, coverage), asks `core::reminders` what falls due now, and records each
+//! reminder's job key together with its queued messages, so restarts and several instances on
+//! one database send each reminder once. Time comes from the injected clock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::core::compose::PendingItem;
+use crate::core::port::Destination;
+use crate::core::procedure::{Email, ProcedureId};
+use crate::core::reminders::{
+    Calendar, Coverage, PendingFact, Recipient, Reminder, ReminderInputs, ReviewRecord,
+    candidate_reminders, review_subject,
+};
+use crate::core::request::ReviewOutcome;
+use crate::core::schedule::Schedule;
+use crate::core::snapshot::Snapshot;
+use crate::engine::library::Library;
+use crate::engine::{Target, choose_platform};
+use crate::store::outbox::NewOutboxMessage;
+use crate::store::{Store, StoreError};
+
+/// How often the scheduler looks at the clock.
+pub const TICK: Duration = Duration::from_secs(60);
+
+pub struct Scheduler {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    library: Arc<Library>,
+    targets: Vec<Target>,
+    calendar: Calendar,
+    digest: Option<Schedule>,
+    security_lead: Option<Email>,
+    outbox_wake: Arc<Notify>,
+}
+
+/// Review answers as the reminder rules read them.
+pub fn review_records(
+    history: &BTreeMap<String, Vec<crate::store::evidence::StoredReview>>,
+    procedure_id: &str,
+) -> Vec<ReviewRecord> {
+    history
+        .get(procedure_id)
+        .map(|reviews| {
+            reviews
+                .iter()
+                .filter_map(|r| {
+                    Some(ReviewRecord {
+                        content_hash: r.content_hash.clone(),
+                        outcome: ReviewOutcome::parse(&r.outcome)?,
+                        at: r.reviewed_at,
+                        snooze_until: r.snooze_until,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Scheduler {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        library: Arc<Library>,
+        targets: Vec<Target>,
+        calendar: Calendar,
+        digest: Option<Schedule>,
+        security_lead: Option<Email>,
+        outbox_wake: Arc<Notify>,
+    ) -> Scheduler {
+        Scheduler {
+            store,
+            clock,
+            library,
+            targets,
+            calendar,
+            digest,
+            security_lead,
+            outbox_wake,
+        }
+    }
+
+    /// The reminders due at `at` that have not been sent: what a tick at `at` would send.
+    pub async fn plan(&self, at: DateTime<Utc>) -> Result<Vec<Reminder>, StoreError> {
+        let Some(served) = self.library.current() else {
+            return Ok(Vec::new());
+        };
+        let snapshot = &served.snapshot;
+        let directory = snapshot.directory.clone().unwrap_or_default();
+        let history = self.store.review_history().await?;
+        let mut reviews = Vec::new();
+        let mut coverage = Vec::new();
+        for (id, entry) in &snapshot.procedures {
+            let hash = entry.content_hash.to_hex();
+            if let Some(subject) = review_subject(
+                &entry.procedure,
+                &hash,
+                &review_records(&history, id.as_str()),
+            ) {
+                reviews.push(subject);
+            }
+            if let Some(progress) = self.store.current_requirement(id.as_str()).await? {
+                coverage.push(Coverage {
+                    id: id.clone(),
+                    title: entry.procedure.title.clone(),
+                    version: progress.version.clone(),
+                    required: progress.required,
+                    acknowledged: progress.acknowledged,
+                    private: entry.procedure.classification.is_private(),
+                });
+            }
+        }
+        let mut pending: BTreeMap<Email, Vec<PendingFact>> = BTreeMap::new();
+        for (email, items) in self.store.all_pending().await? {
+            let Ok(email) = Email::parse(&email) else {
+                continue;
+            };
+            // Reminders go to people still in the directory, about procedures still served.
+            if !directory.knows_person(&email) {
+                continue;
+            }
+            let facts: Vec<PendingFact> = items
+                .into_iter()
+                .filter_map(|item| {
+                    let id = ProcedureId::parse(&item.procedure_id).ok()?;
+                    let entry = snapshot.get(&id)?;
+                    Some(PendingFact {
+                        item: PendingItem {
+                            id,
+                            title: entry.procedure.title.clone(),
+                            version: item.version,
+                            content_hash: item.content_hash,
+                            since: item.required_since,
+                        },
+                        private: entry.procedure.classification.is_private(),
+                    })
+                })
+                .collect();
+            if !facts.is_empty() {
+                pending.insert(email, facts);
+            }
+        }
+        let inputs = ReminderInputs {
+            now: at,
+            calendar: &self.calendar,
+            directory: &directory,
+            reviews: &reviews,
+            pending: &pending,
+            coverage: &coverage,
+            digest: self.digest.as_ref(),
+            security_lead: self.security_lead.as_ref(),
+        };
+        let candidates = candidate_reminders(&inputs);
+        let keys: Vec<String> = candidates.iter().flat_map(|r| r.keys().cloned()).collect();
+        let done = self.store.jobs_done(&keys).await?;
+        Ok(candidates.into_iter().filter(|r| r.is_due(&done)).collect())
+    }
+
+    fn messages(&self, snapshot: &Snapshot, reminder: &Reminder) -> Vec<NewOutboxMessage> {
+        match &reminder.to {
+            Recipient::Person(email) => choose_platform(&self.targets, snapshot, email)
+                .map(|platform| NewOutboxMessage {
+                    idempotency_key: format!("job/{}/{platform}", reminder.key),
+                    platform,
+                    destination: Destination::Person {
+                        email: email.clone(),
+                    },
+                    message: reminder.message.clone(),
+                })
+                .into_iter()
+                .collect(),
+            Recipient::Channel => self
+                .targets
+                .iter()
+                .filter_map(|target| {
+                    Some(NewOutboxMessage {
+                        idempotency_key: format!("job/{}/{}", reminder.key, target.platform),
+                        platform: target.platform,
+                        destination: Destination::Channel {
+                            channel: target.announce_channel.clone()?,
+                        },
+                        message: reminder.message.clone(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Sends what is due now; returns how many reminders were recorded.
+    pub async fn tick(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let Some(served) = self.library.current() else {
+            return Ok(0);
+        };
+        let mut sent = 0;
+        for reminder in self.plan(now).await? {
+            let messages = self.messages(&served.snapshot, &reminder);
+            let also: Vec<String> = reminder.triggers.clone();
+            if self
+                .store
+                .record_job(now, &reminder.key, &also, &messages)
+                .await?
+            {
+                tracing::info!(kind = reminder.kind.as_str(), to = %reminder.to.describe(), key = %reminder.key, "reminder queued");
+                sent += 1;
+            }
+        }
+        if sent > 0 {
+            self.outbox_wake.notify_one();
+        }
+        Ok(sent)
+    }
+
+    /// Ticks every minute until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(error) = self.tick().await {
+                tracing::error!(%error, "the scheduler could not run; retrying next minute");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
