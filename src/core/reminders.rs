@@ -521,7 +521,7 @@ fn digest(inputs: &ReminderInputs<'_>, out: &mut Vec<Reminder>) {
         return;
     };
     // A digest missed by more than a day (procbot was down) waits for the next one.
-    if local_now.clone() - fired > chrono::Duration::days(1) {
+    if local_now - fired > chrono::Duration::days(1) {
         return;
     }
     let today = local_now.date_naive();
