@@ -520,8 +520,17 @@ fn digest(inputs: &ReminderInputs<'_>, out: &mut Vec<Reminder>) {
     let Some(fired) = schedule.latest_at_or_before(&local_now) else {
         return;
     };
-    // A digest missed by more than a day (procbot was down) waits for the next one.
-    if local_now - fired > chrono::Duration::days(1) {
+    // A digest missed by more than a day (procbot was down) waits for the next one; the
+    // security lead's copy waits for their working hours, up to three days.
+    let age = local_now - fired;
+    let to_channel = age <= chrono::Duration::days(1);
+    let to_lead = inputs.security_lead.filter(|lead| {
+        age <= chrono::Duration::days(3)
+            && inputs
+                .calendar
+                .is_working_time(inputs.now, zone_of(inputs.directory, inputs.calendar, lead))
+    });
+    if !to_channel && to_lead.is_none() {
         return;
     }
     let today = local_now.date_naive();
@@ -612,15 +621,17 @@ fn digest(inputs: &ReminderInputs<'_>, out: &mut Vec<Reminder>) {
             .list(false, overdue_people)
     };
     let key = format!("digest/{}", fired.to_rfc3339());
-    out.push(Reminder {
-        kind: ReminderKind::Digest,
-        to: Recipient::Channel,
-        procedures: Vec::new(),
-        key: key.clone(),
-        triggers: Vec::new(),
-        message: message.clone(),
-    });
-    if let Some(lead) = inputs.security_lead {
+    if to_channel {
+        out.push(Reminder {
+            kind: ReminderKind::Digest,
+            to: Recipient::Channel,
+            procedures: Vec::new(),
+            key: key.clone(),
+            triggers: Vec::new(),
+            message: message.clone(),
+        });
+    }
+    if let Some(lead) = to_lead {
         out.push(Reminder {
             kind: ReminderKind::Digest,
             to: Recipient::Person(lead.clone()),

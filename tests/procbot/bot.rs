@@ -26,6 +26,7 @@ pub(crate) struct TestBot {
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) port: Arc<ConsolePort>,
     pub(crate) services: Services,
+    pub(crate) config: Config,
     _data: tempfile::TempDir,
 }
 
@@ -49,14 +50,39 @@ pub(crate) fn bot_config(fixture: &GitFixture, data: &std::path::Path, db: &Test
 
 impl TestBot {
     pub(crate) async fn spawn(fixture: &GitFixture, db: &TestDb) -> TestBot {
+        TestBot::spawn_with(fixture, db, |_| {}).await
+    }
+
+    /// A bot whose configuration `adjust` changes first.
+    pub(crate) async fn spawn_with(
+        fixture: &GitFixture,
+        db: &TestDb,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestBot {
         let data = tempfile::tempdir().unwrap();
-        let config = bot_config(fixture, data.path(), db);
+        let mut config = bot_config(fixture, data.path(), db);
+        adjust(&mut config);
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
         ));
         let port = Arc::new(ConsolePort::new());
-        let services = Services::build(
-            &config,
+        let services = TestBot::services(&config, &clock, &port).await;
+        TestBot {
+            clock,
+            port,
+            services,
+            config,
+            _data: data,
+        }
+    }
+
+    async fn services(
+        config: &Config,
+        clock: &Arc<ManualClock>,
+        port: &Arc<ConsolePort>,
+    ) -> Services {
+        Services::build(
+            config,
             clock.clone(),
             vec![(
                 port.clone() as Arc<dyn ChatPort>,
@@ -65,13 +91,22 @@ impl TestBot {
             "test-instance",
         )
         .await
-        .unwrap();
-        TestBot {
-            clock,
-            port,
-            services,
-            _data: data,
-        }
+        .unwrap()
+    }
+
+    /// Stops and starts procbot again on the same state and database (the chat platform and
+    /// the clock carry on).
+    pub(crate) async fn restart(&mut self) {
+        self.services.store.close().await;
+        self.services = TestBot::services(&self.config, &self.clock, &self.port).await;
+        self.sync().await;
+    }
+
+    /// One scheduler tick at the clock's time, then delivery.
+    pub(crate) async fn tick(&mut self) -> usize {
+        let sent = self.services.scheduler.tick().await.unwrap();
+        self.deliver().await;
+        sent
     }
 
     /// One sync, then the served procedures and their index are swapped in.

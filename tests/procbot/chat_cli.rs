@@ -243,3 +243,48 @@ fn an_unreachable_or_unsupported_database_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("database.url"));
 }
+
+#[test]
+fn reminders_at_a_moment_is_a_dry_run_in_the_documented_shape() {
+    let workspace = Workspace::new();
+    workspace.chat("sam@example.com", "pending\n");
+    let later = (chrono::Utc::now() + chrono::Duration::days(21))
+        .format("%Y-%m-%d")
+        .to_string();
+    // A weekday at 10:00 three weeks on: every pending acknowledgement is overdue by then.
+    let moment = (0..7)
+        .map(|n| {
+            chrono::NaiveDate::parse_from_str(&later, "%Y-%m-%d").unwrap()
+                + chrono::Duration::days(n)
+        })
+        .find(|d| chrono::Datelike::weekday(d).num_days_from_monday() < 5)
+        .unwrap();
+    let at = format!("{moment}T10:00:00Z");
+    let run = || workspace.run(&["reminders", "--at", &at, "--json"]);
+    let output = run();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+    assert_eq!(json["at"], format!("{moment}T10:00:00Z"));
+    let messages = json["messages"].as_array().unwrap();
+    let sam = messages
+        .iter()
+        .find(|m| m["kind"] == "ack_reminder" && m["to"] == "sam@example.com")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(sam["procedures"], serde_json::json!(["backup"]));
+    // Sam's manager is nobody, Ida's is the CTO: escalations go to managers only.
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["kind"] == "ack_escalation" && m["to"] == "cto@example.com")
+    );
+    // A dry run sends and records nothing: the same moment plans the same again.
+    assert_eq!(stdout_of(&run()), stdout_of(&output));
+    let bad = workspace.run(&["reminders", "--at", "tomorrow-ish"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a moment"));
+}

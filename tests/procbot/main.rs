@@ -13,6 +13,7 @@ mod import_comply;
 mod lookup_cli;
 mod lookup_eval;
 mod parser_robustness;
+mod reminders_year;
 mod serve;
 mod starter_library;
 mod store_contract;
