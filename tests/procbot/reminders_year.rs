@@ -144,7 +144,7 @@ async fn reviews_are_nudged_escalated_snoozed_and_recorded_through_a_season() {
         bot.tick().await;
         let before = log.entries.len();
         log.collect(&bot);
-        for (_, sent) in log.entries[before..].to_vec() {
+        for (_, sent) in &log.entries[before..] {
             if !sent.is_dm_to(&email(owner)) {
                 continue;
             }
@@ -308,7 +308,7 @@ async fn acknowledgement_reminders_respect_time_zones_survive_a_restart_and_esca
             message,
             ..
         } = sent
-            && render(&[message.clone()]).contains(reminder)
+            && render(std::slice::from_ref(message)).contains(reminder)
         {
             *per_day.entry((email.to_string(), day(at))).or_default() += 1;
         }
