@@ -110,7 +110,7 @@ fn days(times: &[DateTime<Utc>]) -> Vec<String> {
 use procbot::clock::Clock;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reviews_are_nudged_escalated_snoozed_and_recorded_through_a_season() {
+async fn reviews_are_nudged_escalated_snoozed_and_recorded_through_a_year() {
     let fixture = repository(&[
         ("on-time", "2026-01-15"),
         ("lapsing", "2026-01-11"),
@@ -135,7 +135,8 @@ async fn reviews_are_nudged_escalated_snoozed_and_recorded_through_a_season() {
     let mut snooze_answers = Vec::new();
     let mut reviewed_answer = String::new();
     let start = Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0).unwrap();
-    for hour in 0..(92 * 24) {
+    // A year and three weeks, looking at the clock every two hours of the day.
+    for hour in (0..(385 * 24)).step_by(2) {
         let now = start + Duration::hours(hour);
         if !(6..=18).contains(&now.hour()) {
             continue;
@@ -178,7 +179,10 @@ async fn reviews_are_nudged_escalated_snoozed_and_recorded_through_a_season() {
 
     // On time: 30 and 7 days before, then reviewed; nothing more, nobody else told.
     assert_eq!(
-        days(&log.dms(owner, "Procedure on-time v1.0.0 is due")),
+        days(&log.dms(
+            owner,
+            "Procedure on-time v1.0.0 is due for review on 2027-01-15"
+        )),
         ["2026-12-16", "2027-01-08"]
     );
     assert!(
@@ -189,9 +193,13 @@ async fn reviews_are_nudged_escalated_snoozed_and_recorded_through_a_season() {
 
     // Lapsing: nudged before, on the day and weekly while overdue; the manager from a week
     // overdue, the channel from three weeks, weekly.
-    let nudges = days(&log.dms(owner, "Procedure lapsing v1.0.0"));
+    let nudge_times = log.dms(owner, "Procedure lapsing v1.0.0");
+    for pair in nudge_times[2..].windows(2) {
+        assert_eq!(pair[1] - pair[0], Duration::days(7), "{nudge_times:?}");
+    }
+    let nudges = days(&nudge_times);
     assert_eq!(
-        nudges,
+        nudges[..10],
         [
             "2026-12-14",
             "2027-01-04",
