@@ -174,6 +174,20 @@ impl OutboxWorker {
         tokio::time::sleep_until(lane.next_send).await;
         lane.next_send = Instant::now() + lane.interval;
         let port = lane.port.clone();
+        // Slow sends earlier in the batch may have used up the lease: renew it for this row,
+        // and leave the row alone if another worker has taken it over meanwhile.
+        let now = self.clock.now();
+        let until =
+            now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(60));
+        if !self
+            .store
+            .renew_lease(row.id, &self.owner, now, until)
+            .await?
+        {
+            round.lease_lost += 1;
+            tracing::warn!(id = row.id, key = %row.idempotency_key, "lease lost before sending; another worker has the row");
+            return Ok(Flow::Continue);
+        }
         let sent = tokio::time::timeout(SEND_TIMEOUT, port.send(&row.destination, &row.message))
             .await
             .unwrap_or_else(|_| {

@@ -99,10 +99,18 @@ impl Scheduler {
         let mut coverage = Vec::new();
         for (id, entry) in &snapshot.procedures {
             let hash = entry.content_hash.to_hex();
+            let owner_zone = entry
+                .procedure
+                .owner
+                .as_ref()
+                .and_then(|owner| directory.person(owner))
+                .and_then(|p| p.time_zone)
+                .unwrap_or(self.calendar.time_zone);
             if let Some(subject) = review_subject(
                 &entry.procedure,
                 &hash,
                 &review_records(&history, id.as_str()),
+                owner_zone,
             ) {
                 reviews.push(subject);
             }
@@ -117,6 +125,13 @@ impl Scheduler {
                 });
             }
         }
+        // Reminders concern people still in a procedure's audience: someone who left the team
+        // is not chased (their requirement stays in the evidence).
+        let audiences: BTreeMap<&ProcedureId, std::collections::BTreeSet<Email>> = snapshot
+            .procedures
+            .iter()
+            .map(|(id, entry)| (id, directory.resolve(&entry.procedure.audience)))
+            .collect();
         let mut pending: BTreeMap<Email, Vec<PendingFact>> = BTreeMap::new();
         for (email, items) in self.store.all_pending().await? {
             let Ok(email) = Email::parse(&email) else {
@@ -131,6 +146,9 @@ impl Scheduler {
                 .filter_map(|item| {
                     let id = ProcedureId::parse(&item.procedure_id).ok()?;
                     let entry = snapshot.get(&id)?;
+                    if !audiences.get(&id).is_some_and(|a| a.contains(&email)) {
+                        return None;
+                    }
                     Some(PendingFact {
                         item: PendingItem {
                             id,
@@ -202,6 +220,11 @@ impl Scheduler {
         let mut sent = 0;
         for reminder in self.plan(now).await? {
             let messages = self.messages(&served.snapshot, &reminder);
+            if messages.is_empty() {
+                // No chat platform reaches the recipient (none configured yet): the job stays
+                // undone, so it is sent once one is.
+                continue;
+            }
             let also: Vec<String> = reminder.triggers.clone();
             if self
                 .store

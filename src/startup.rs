@@ -101,7 +101,8 @@ impl Services {
                 targets.clone(),
                 outbox_wake.clone(),
             )
-            .with_security_lead(security_lead.clone()),
+            .with_security_lead(security_lead.clone())
+            .with_time_zone(config.schedule.timezone.0),
         );
         let scheduler = Scheduler::new(
             store.clone(),
@@ -350,13 +351,18 @@ pub async fn preview_reminders(
     Ok(reminders)
 }
 
-/// This instance's name in outbox leases: host name and process id, unique per process.
+/// This instance's name in outbox leases: host name, process id and start time, so that two
+/// containers that both run as process 1 still differ.
 pub fn instance_name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "procbot".to_string());
-    format!("{host}-{}", std::process::id())
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{host}-{}-{started:x}", std::process::id())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -45,7 +45,8 @@ CREATE TABLE ack_requirements (
 );
 CREATE INDEX ack_requirements_email ON ack_requirements (email);
 
--- One per (person, procedure, version, content hash), however often the button is clicked.
+-- One per (person, procedure, content hash: the hash fixes the version), however often the
+-- button is clicked.
 CREATE TABLE acknowledgements (
     id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     email            TEXT   NOT NULL,
@@ -58,7 +59,7 @@ CREATE TABLE acknowledgements (
     user_id          TEXT   NOT NULL,
     message_ref      TEXT,
     voluntary        BIGINT NOT NULL,
-    UNIQUE (email, procedure_id, version, content_hash)
+    UNIQUE (email, procedure_id, content_hash)
 );
 
 -- Owners' answers to review nudges.

@@ -158,9 +158,25 @@ impl ConsolePort {
             .collect()
     }
 
-    /// The latest message holding a button with `action_id`, to click it.
-    pub fn find_action(&self, action_id: &str) -> Option<MessageRef> {
-        self.sent().into_iter().rev().find_map(|sent| match sent {
+    /// The latest message `viewer` can see (their DMs, channel posts) holding a button with
+    /// `action_id`, to click it. Other people's DMs are never clicked through.
+    pub fn find_action(&self, viewer: Option<&Email>, action_id: &str) -> Option<MessageRef> {
+        let sent = self.sent();
+        let visible: std::collections::HashSet<&MessageRef> = sent
+            .iter()
+            .filter_map(|s| match s {
+                Sent::Posted {
+                    message_ref,
+                    destination,
+                    ..
+                } => match destination {
+                    Destination::Channel { .. } => Some(message_ref),
+                    Destination::Person { email } => (Some(email) == viewer).then_some(message_ref),
+                },
+                _ => None,
+            })
+            .collect();
+        sent.iter().rev().find_map(|sent| match sent {
             Sent::Posted {
                 message_ref,
                 message,
@@ -169,7 +185,9 @@ impl ConsolePort {
             | Sent::Updated {
                 message_ref,
                 message,
-            } if message.action_ids().any(|a| a == action_id) => Some(message_ref),
+            } if visible.contains(message_ref) && message.action_ids().any(|a| a == action_id) => {
+                Some(message_ref.clone())
+            }
             _ => None,
         })
     }

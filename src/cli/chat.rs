@@ -168,7 +168,7 @@ pub async fn run(
                 (
                     Request::from_action(action_id),
                     Origin {
-                        message_ref: port.find_action(action_id),
+                        message_ref: port.find_action(viewer.as_ref(), action_id),
                     },
                 )
             }

@@ -25,6 +25,8 @@ pub const ITEMS_PER_MESSAGE: usize = 10;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CurrentRequirement {
     pub content_hash: String,
+    /// The version people were asked about (it stays, whatever editorial changes follow).
+    pub version: Option<String>,
     pub audience: BTreeSet<Email>,
 }
 
@@ -100,10 +102,26 @@ pub fn plan_announcements(
     let mut plan = AnnouncementPlan::default();
     let mut handled: BTreeSet<&ProcedureId> = BTreeSet::new();
 
+    let mut announced_changes = Vec::new();
     for change in changes {
         handled.insert(&change.id);
         let entry = snapshot.get(&change.id);
         let content_hash = change.content_hash.map(|h| h.to_hex()).unwrap_or_default();
+        let requirement = current.get(change.id.as_str());
+        // A sync replayed after a crash, or a second instance that saw other commits, may
+        // present a change already announced: people were asked about this very version, or
+        // the procedure is already withdrawn. Announce nothing twice.
+        let already = match change.kind {
+            ChangeKind::Added | ChangeKind::Material => {
+                requirement.is_some_and(|r| r.content_hash == content_hash)
+            }
+            ChangeKind::Removed => requirement.is_none(),
+            ChangeKind::Editorial | ChangeKind::Renamed => false,
+        };
+        if already {
+            continue;
+        }
+        announced_changes.push(change.clone());
         let must_acknowledge = match (change.kind.requires_acknowledgement(), entry) {
             (true, Some(entry)) => directory.resolve(&entry.procedure.audience),
             _ => BTreeSet::new(),
@@ -160,18 +178,28 @@ pub fn plan_announcements(
         }
         let audience = directory.resolve(&entry.procedure.audience);
         let hash = entry.content_hash.to_hex();
-        let (kind, requirement_hash, newcomers): (&str, String, BTreeSet<Email>) =
-            match current.get(id.as_str()) {
-                None => ("baseline", hash.clone(), audience),
-                Some(requirement) => (
-                    "audience",
-                    requirement.content_hash.clone(),
-                    audience
-                        .difference(&requirement.audience)
-                        .cloned()
-                        .collect(),
-                ),
-            };
+        let (kind, requirement_hash, version, newcomers): (
+            &str,
+            String,
+            Option<String>,
+            BTreeSet<Email>,
+        ) = match current.get(id.as_str()) {
+            None => (
+                "baseline",
+                hash.clone(),
+                version_text(&entry.procedure),
+                audience,
+            ),
+            Some(requirement) => (
+                "audience",
+                requirement.content_hash.clone(),
+                requirement.version.clone(),
+                audience
+                    .difference(&requirement.audience)
+                    .cloned()
+                    .collect(),
+            ),
+        };
         if newcomers.is_empty() && kind == "audience" {
             continue;
         }
@@ -184,7 +212,6 @@ pub fn plan_announcements(
         );
         // The version asked about is the one people acknowledge now; a later editorial change
         // to the file does not make them acknowledge again.
-        let version = version_text(&entry.procedure);
         plan.announcements.push(PlannedAnnouncement {
             key: format!("{id}/{kind}/{requirement_hash}/{people_key}"),
             id: id.clone(),
@@ -213,7 +240,7 @@ pub fn plan_announcements(
         }
     }
 
-    plan.channel_post = channel_post(previous, snapshot, changes);
+    plan.channel_post = channel_post(previous, snapshot, &announced_changes);
     plan
 }
 
@@ -417,6 +444,7 @@ mod tests {
                     id.to_string(),
                     CurrentRequirement {
                         content_hash: entry.content_hash.to_hex(),
+                        version: Some("1.0.0".into()),
                         audience: old
                             .directory
                             .as_ref()
@@ -447,6 +475,7 @@ mod tests {
             "backup".to_string(),
             CurrentRequirement {
                 content_hash: "abc123".into(),
+                version: Some("0.9.0".into()),
                 audience: BTreeSet::from([email("ana@example.com")]),
             },
         )]);
@@ -454,12 +483,14 @@ mod tests {
         assert_eq!(plan.direct.len(), 1);
         let bo = &plan.direct[&email("bo@example.com")];
         assert_eq!(bo[0].content_hash, "abc123");
+        assert_eq!(bo[0].version.as_deref(), Some("0.9.0"));
         assert_ne!(entry.content_hash.to_hex(), "abc123");
         // Asking again with everyone already asked plans nothing.
         let everyone = BTreeMap::from([(
             "backup".to_string(),
             CurrentRequirement {
                 content_hash: "abc123".into(),
+                version: Some("0.9.0".into()),
                 audience: BTreeSet::from([email("ana@example.com"), email("bo@example.com")]),
             },
         )]);

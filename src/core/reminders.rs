@@ -116,16 +116,18 @@ pub const MAX_SNOOZES: usize = 2;
 
 /// A procedure's review state: due one `review_every` after the later of the file's
 /// `last_reviewed` and the last "still accurate" answer recorded for this version.
+/// Answers are dated in `owner_zone`, the owner's own calendar.
 pub fn review_subject(
     procedure: &crate::core::procedure::Procedure,
     content_hash: &str,
     history: &[ReviewRecord],
+    owner_zone: chrono_tz::Tz,
 ) -> Option<ReviewSubject> {
     let owner = procedure.owner.clone()?;
     let confirmed = history
         .iter()
         .filter(|r| r.content_hash == content_hash && r.outcome == ReviewOutcome::StillAccurate)
-        .map(|r| r.at.date_naive())
+        .map(|r| r.at.with_timezone(&owner_zone).date_naive())
         .max();
     let effective = match (procedure.last_reviewed, confirmed) {
         (Some(file), Some(bot)) => Some(file.max(bot)),
@@ -379,7 +381,7 @@ fn review_reminders(inputs: &ReminderInputs<'_>, out: &mut Vec<Reminder>) {
             let zone = zone_of(inputs.directory, calendar, &manager);
             if calendar.is_working_time(inputs.now, zone) {
                 let shown = if subject.private {
-                    format!("A confidential procedure ({})", subject.id)
+                    "A confidential or restricted procedure".to_string()
                 } else {
                     what.clone()
                 };
@@ -476,7 +478,7 @@ fn ack_reminders(inputs: &ReminderInputs<'_>, out: &mut Vec<Reminder>) {
             .iter()
             .map(|(person, fact)| {
                 let what = if fact.private {
-                    format!("a confidential procedure ({})", fact.item.id)
+                    "a confidential or restricted procedure".to_string()
                 } else {
                     label(&fact.item.title, fact.item.version.as_deref())
                 };

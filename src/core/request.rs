@@ -139,8 +139,9 @@ pub mod action {
     }
 }
 
+/// A content hash as buttons carry it: at least `HASH_PREFIX_LEN` hex digits, at most 64.
 fn is_hash_prefix(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+    (HASH_PREFIX_LEN..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Request {
@@ -334,6 +335,7 @@ mod tests {
             "ack",
             "ack/../etc/zz",
             "ack/backup/not-hex",
+            "ack/backup/0",
             "rv/xx/backup/abc",
             "show/Back Up",
             &"x".repeat(10_000),

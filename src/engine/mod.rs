@@ -84,6 +84,8 @@ pub struct Engine {
     references: AtomicU64,
     /// Told when an owner answers "needs changes".
     security_lead: Option<Email>,
+    /// For dates people read (a review's date) when the directory gives no zone.
+    time_zone: chrono_tz::Tz,
 }
 
 fn short_digest(parts: &[&str]) -> String {
@@ -127,7 +129,13 @@ impl Engine {
             outbox_wake,
             references: AtomicU64::new(0),
             security_lead: None,
+            time_zone: chrono_tz::UTC,
         }
+    }
+
+    pub fn with_time_zone(mut self, time_zone: chrono_tz::Tz) -> Engine {
+        self.time_zone = time_zone;
+        self
     }
 
     pub fn with_security_lead(mut self, security_lead: Option<Email>) -> Engine {
@@ -349,6 +357,17 @@ impl Engine {
                     .into_iter()
                     .filter_map(|p| {
                         let id = ProcedureId::parse(&p.procedure_id).ok()?;
+                        // Someone who left the audience is no longer asked.
+                        let entry = served.snapshot.get(&id)?;
+                        let audience = served
+                            .snapshot
+                            .directory
+                            .as_ref()
+                            .map(|d| d.resolve(&entry.procedure.audience))
+                            .unwrap_or_default();
+                        if !audience.contains(&email) {
+                            return None;
+                        }
                         let title = served
                             .snapshot
                             .get(&id)
@@ -517,7 +536,8 @@ impl Engine {
     /// Updates the clicked message so its button shows what happened.
     async fn update_clicked(
         &self,
-        actor_platform: Platform,
+        actor: &Actor,
+        clicker: &Email,
         origin: &Origin,
         action_id: &str,
         text: &str,
@@ -525,13 +545,19 @@ impl Engine {
         let Some(message_ref) = &origin.message_ref else {
             return Ok(None);
         };
-        let Some((row, mut message)) = self
+        let Some((row, destination, mut message)) = self
             .store
-            .delivered_message(actor_platform, message_ref)
+            .delivered_message(actor.platform, message_ref)
             .await?
         else {
             return Ok(None);
         };
+        // Only the recipient's own DM (or a channel post) changes on their click.
+        if let Destination::Person { email } = &destination
+            && clicker != email
+        {
+            return Ok(None);
+        }
         if !message.replace_actions_with(action_id, text) {
             return Ok(None);
         }
@@ -585,20 +611,28 @@ impl Engine {
             },
             (None, None, None) => return Ok(vec![Reply::Private(compose::not_found(id))]),
         };
-        // A private procedure is acknowledged only by people allowed to see it.
-        if live.is_none()
-            && served
-                .snapshot
-                .procedures
-                .values()
-                .any(|e| e.procedure.id.as_str() == id)
-        {
-            return Ok(vec![Reply::Private(compose::not_found(id))]);
-        }
         let required = self
             .store
             .is_required(email.as_str(), id, &content_hash)
             .await?;
+        // A private procedure is acknowledged only by people allowed to see it: those it is
+        // served to now, or, once withdrawn, those who were asked to acknowledge it.
+        let hidden_now = live.is_none()
+            && served
+                .snapshot
+                .procedures
+                .values()
+                .any(|e| e.procedure.id.as_str() == id);
+        let private_withdrawn = live.is_none()
+            && stored.as_ref().is_some_and(|v| {
+                crate::core::procedure::Classification::parse(&v.classification)
+                    .map(|c| c.is_private())
+                    .unwrap_or(true)
+            })
+            && !required;
+        if hidden_now || private_withdrawn {
+            return Ok(vec![Reply::Private(compose::not_found(id))]);
+        }
         let outcome = self
             .store
             .acknowledge(
@@ -673,7 +707,7 @@ impl Engine {
                 compose::when(outcome.at())
             );
             if let Some(update) = self
-                .update_clicked(actor.platform, origin, &action_id, &done)
+                .update_clicked(actor, email, origin, &action_id, &done)
                 .await?
             {
                 replies.push(update);
@@ -728,7 +762,37 @@ impl Engine {
         }
         let snooze_until =
             (outcome == ReviewOutcome::Snooze).then(|| now + chrono::Duration::days(SNOOZE_DAYS));
-        self.store
+        let mut messages = Vec::new();
+        if outcome == ReviewOutcome::NeedsChanges
+            && let Some(lead) = &self.security_lead
+            && let Some(platform) = choose_platform(&self.targets, &served.snapshot, lead)
+        {
+            messages.push(NewOutboxMessage {
+                idempotency_key: format!(
+                    "needs-changes/{}/{content_hash}/{email}/{}",
+                    procedure.id,
+                    now.timestamp_millis()
+                ),
+                platform,
+                destination: Destination::Person {
+                    email: lead.clone(),
+                },
+                message: Message::new().header("A procedure needs changes").text(
+                    if procedure.classification.is_private() {
+                        format!(
+                            "{email} reviewed a confidential or restricted procedure they own and says it needs changes."
+                        )
+                    } else {
+                        format!(
+                            "{email} reviewed {} ({}) and says it needs changes.",
+                            procedure.title, procedure.id
+                        )
+                    },
+                ),
+            });
+        }
+        let recorded = self
+            .store
             .record_review(
                 now,
                 &NewReview {
@@ -739,37 +803,20 @@ impl Engine {
                     outcome: outcome.as_str().to_string(),
                     snooze_until,
                 },
+                &messages,
             )
             .await?;
-        if outcome == ReviewOutcome::NeedsChanges
-            && let Some(lead) = &self.security_lead
-            && let Some(platform) = choose_platform(&self.targets, &served.snapshot, lead)
-        {
-            self.store
-                .enqueue(
-                    now,
-                    &[NewOutboxMessage {
-                        idempotency_key: format!(
-                            "needs-changes/{}/{content_hash}/{}",
-                            procedure.id,
-                            now.timestamp_millis()
-                        ),
-                        platform,
-                        destination: Destination::Person {
-                            email: lead.clone(),
-                        },
-                        message: Message::new()
-                            .header("A procedure needs changes")
-                            .text(format!(
-                                "{email} reviewed {} ({}) and says it needs changes.",
-                                procedure.title, procedure.id
-                            )),
-                    }],
-                )
-                .await?;
+        if recorded && !messages.is_empty() {
             self.outbox_wake.notify_one();
         }
-        let today = now.date_naive();
+        let zone = served
+            .snapshot
+            .directory
+            .as_ref()
+            .and_then(|d| d.person(email))
+            .and_then(|p| p.time_zone)
+            .unwrap_or(self.time_zone);
+        let today = now.with_timezone(&zone).date_naive();
         let text = match outcome {
             ReviewOutcome::StillAccurate => format!(
                 "Recorded: you reviewed {} on {today} and it is still accurate. Set `last_reviewed: {today}` in {} so the file says so too.",
@@ -793,7 +840,7 @@ impl Engine {
             // All three answer buttons share a row; replacing it records the answer given.
             let summary = format!("{} on {today}", outcome.as_str());
             if let Some(update) = self
-                .update_clicked(actor.platform, origin, &clicked, &summary)
+                .update_clicked(actor, email, origin, &clicked, &summary)
                 .await?
             {
                 replies.push(update);

@@ -192,6 +192,9 @@ impl ReportVersion {
     }
 }
 
+/// A repeated review answer within this window is the same answer delivered twice.
+pub const REVIEW_REPEAT_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Rows per multi-row INSERT: well under both backends' limits on bound parameters.
 pub(crate) const ROWS_PER_INSERT: usize = 100;
 
@@ -378,7 +381,7 @@ impl Store {
         &self,
     ) -> Result<BTreeMap<String, CurrentRequirement>, StoreError> {
         let latest = sqlx::query(
-            "SELECT a.procedure_id, a.content_hash FROM announcements a \
+            "SELECT a.procedure_id, a.content_hash, a.to_version FROM announcements a \
              WHERE a.requires_ack = 1 AND a.id = (SELECT MAX(b.id) FROM announcements b \
                  WHERE b.procedure_id = a.procedure_id AND b.requires_ack = 1) \
              AND NOT EXISTS (SELECT 1 FROM announcements w WHERE w.procedure_id = a.procedure_id \
@@ -393,6 +396,7 @@ impl Store {
                 procedure_id,
                 CurrentRequirement {
                     content_hash: row.try_get("content_hash")?,
+                    version: optional_text(row, "to_version")?,
                     audience: Default::default(),
                 },
             );
@@ -479,7 +483,7 @@ impl Store {
             "INSERT INTO acknowledgements (email, procedure_id, version, content_hash, \
              acknowledged_at, platform, workspace, user_id, message_ref, voluntary) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (email, procedure_id, version, content_hash) DO NOTHING RETURNING id",
+             ON CONFLICT (email, procedure_id, content_hash) DO NOTHING RETURNING id",
         )
         .bind(&ack.email)
         .bind(&ack.procedure_id)
@@ -497,11 +501,10 @@ impl Store {
             transaction.rollback().await?;
             let row = sqlx::query(
                 "SELECT acknowledged_at FROM acknowledgements WHERE email = $1 \
-                 AND procedure_id = $2 AND version = $3 AND content_hash = $4",
+                 AND procedure_id = $2 AND content_hash = $3",
             )
             .bind(&ack.email)
             .bind(&ack.procedure_id)
-            .bind(&ack.version)
             .bind(&ack.content_hash)
             .fetch_one(self.pool())
             .await?;
@@ -541,12 +544,32 @@ impl Store {
         Ok(AckOutcome::Recorded { at: now })
     }
 
+    /// Records an owner's answer and queues `messages` (telling the security lead) in one
+    /// transaction. The same answer from the same person about the same version within
+    /// `REVIEW_REPEAT_WINDOW` (a double click, a redelivered event) is recorded once: returns
+    /// false then.
     pub async fn record_review(
         &self,
         now: DateTime<Utc>,
         review: &NewReview,
-    ) -> Result<(), StoreError> {
+        messages: &[NewOutboxMessage],
+    ) -> Result<bool, StoreError> {
         let mut transaction = self.begin_write().await?;
+        let repeat = sqlx::query(
+            "SELECT COUNT(*) AS n FROM reviews WHERE procedure_id = $1 AND content_hash = $2 \
+             AND email = $3 AND outcome = $4 AND reviewed_at > $5",
+        )
+        .bind(&review.procedure_id)
+        .bind(&review.content_hash)
+        .bind(&review.email)
+        .bind(&review.outcome)
+        .bind(to_millis(now - REVIEW_REPEAT_WINDOW))
+        .fetch_one(&mut *transaction)
+        .await?;
+        if repeat.try_get::<i64, _>("n")? > 0 {
+            transaction.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO reviews (procedure_id, content_hash, version, email, outcome, \
              reviewed_at, snooze_until) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -582,8 +605,9 @@ impl Store {
             },
         )
         .await?;
+        outbox::enqueue_many(&mut transaction, now, messages).await?;
         transaction.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     pub async fn latest_review(

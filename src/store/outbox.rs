@@ -187,6 +187,28 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Extends this worker's lease on one row just before sending it. False when the lease
+    /// was lost (it ran out and another worker took the row): the row must not be sent.
+    pub async fn renew_lease(
+        &self,
+        id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE outbox SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 \
+             AND status = 'pending' AND lease_until > $4",
+        )
+        .bind(to_millis(until))
+        .bind(id)
+        .bind(owner)
+        .bind(to_millis(now))
+        .execute(self.pool())
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
     /// Records a delivery. Only the lease holder may; returns false when the lease was lost
     /// (another worker took the row over after this one stalled).
     pub async fn mark_delivered(
@@ -320,14 +342,15 @@ impl Store {
             .collect()
     }
 
-    /// The message a platform delivered as `message_ref`, to update it after a click.
+    /// The message a platform delivered as `message_ref`, and where it went, to update it
+    /// after a click.
     pub async fn delivered_message(
         &self,
         platform: Platform,
         message_ref: &MessageRef,
-    ) -> Result<Option<(i64, Message)>, StoreError> {
+    ) -> Result<Option<(i64, Destination, Message)>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, message FROM outbox WHERE platform = $1 AND message_ref = $2 \
+            "SELECT id, destination, message FROM outbox WHERE platform = $1 AND message_ref = $2 \
              ORDER BY id DESC LIMIT 1",
         )
         .bind(platform.as_str())
@@ -338,7 +361,8 @@ impl Store {
         let message: String = row.try_get("message")?;
         let message = serde_json::from_str(&message)
             .map_err(|error| StoreError::Corrupt(format!("outbox message: {error}")))?;
-        Ok(Some((row.try_get("id")?, message)))
+        let destination = decode_destination(&row.try_get::<String, _>("destination")?)?;
+        Ok(Some((row.try_get("id")?, destination, message)))
     }
 
     /// Remembers how a delivered message now looks, so a second click updates the latest form.

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::Duration;
 use procbot::adapters::console::ConsolePort;
 use procbot::cli::report::render_csv;
+use procbot::clock::Clock;
 use procbot::core::message::Message;
 use procbot::core::port::{ChatPort, DeliveryError, Destination, MessageRef, Platform, PortFuture};
 use procbot::core::procedure::Email;
@@ -437,5 +438,144 @@ async fn a_worker_killed_mid_delivery_is_taken_over_without_duplicates() {
         ]
     );
     assert_eq!(bot.services.store.outbox_counts().await.unwrap().pending, 0);
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_change_seen_again_under_another_commit_is_not_announced_twice() {
+    let fixture = repository();
+    let db = TestDb::sqlite();
+    let mut bot = TestBot::spawn(&fixture, &db).await;
+    bot.sync().await;
+    let previous = bot.services.syncer.served().unwrap();
+    fixture.write("backup.md", &procedure("backup", "3.0.0", &STEPS));
+    fixture.publish("Backup 3.0.0");
+    let SyncOutcome::Changed(changes) = bot.sync().await else {
+        panic!("the bump is a change");
+    };
+    bot.deliver().await;
+    let sent = bot.port.sent().len();
+    // A second instance (or this one after a crash) sees the same change from a later commit.
+    let mut later = (*bot.services.syncer.served().unwrap()).clone();
+    if let Some(commit) = later.commit.as_mut() {
+        commit.id = "f".repeat(40);
+    }
+    let again = bot
+        .services
+        .engine
+        .announce(Some(&previous), &later, &changes)
+        .await
+        .unwrap();
+    assert_eq!((again.announcements, again.queued), (0, 0));
+    bot.deliver().await;
+    assert_eq!(bot.port.sent().len(), sent);
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn people_who_leave_an_audience_are_no_longer_chased_and_others_dms_stay_theirs() {
+    let fixture = repository();
+    let db = TestDb::sqlite();
+    let mut bot = TestBot::spawn(&fixture, &db).await;
+    bot.sync().await;
+    bot.deliver().await;
+    // Someone else clicking Sam's button changes neither Sam's message nor Sam's record.
+    let sam_button = bot.ack_buttons_for("sam@example.com").remove(0);
+    let sam_message = bot
+        .port
+        .find_action(Some(&email("sam@example.com")), &sam_button)
+        .unwrap();
+    let replies = bot
+        .services
+        .engine
+        .handle(
+            &procbot::engine::Actor {
+                platform: Platform::Console,
+                workspace: "local".into(),
+                user_id: "cto@example.com".into(),
+                email: Some(email("cto@example.com")),
+            },
+            procbot::core::request::Request::from_action(&sam_button),
+            &procbot::engine::Origin {
+                message_ref: Some(sam_message),
+            },
+        )
+        .await;
+    assert!(
+        replies
+            .iter()
+            .all(|r| matches!(r, procbot::engine::Reply::Private(_))),
+        "{replies:?}"
+    );
+    assert!(
+        bot.say("sam@example.com", "pending")
+            .await
+            .contains("Procedure backup")
+    );
+
+    fixture.write(
+        "directory.yaml",
+        &DIRECTORY.replace(
+            "it-ops: [it-lead@example.com, sam@example.com]",
+            "it-ops: [it-lead@example.com]",
+        ),
+    );
+    fixture.publish("Sam moves to another team");
+    bot.sync().await;
+    assert!(
+        bot.say("sam@example.com", "pending")
+            .await
+            .contains("all caught up")
+    );
+    bot.clock.advance(Duration::days(14));
+    let planned = bot.services.scheduler.plan(bot.clock.now()).await.unwrap();
+    assert!(
+        !planned
+            .iter()
+            .any(|r| r.to == procbot::core::reminders::Recipient::Person(email("sam@example.com"))),
+        "{planned:?}"
+    );
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_withdrawn_confidential_procedure_stays_hidden_from_outsiders() {
+    let fixture = repository();
+    let db = TestDb::sqlite();
+    let mut bot = TestBot::spawn(&fixture, &db).await;
+    bot.sync().await;
+    bot.deliver().await;
+    let button = bot
+        .ack_buttons_for("ana@example.com")
+        .into_iter()
+        .find(|a| a.starts_with("ack/payroll/"))
+        .unwrap();
+    fixture.remove("payroll.md");
+    fixture.publish("Retire payroll");
+    bot.sync().await;
+    // Sam never saw it; a forged click with its id and hash tells Sam nothing.
+    let replies = bot
+        .services
+        .engine
+        .handle(
+            &procbot::engine::Actor {
+                platform: Platform::Console,
+                workspace: "local".into(),
+                user_id: "sam@example.com".into(),
+                email: Some(email("sam@example.com")),
+            },
+            procbot::core::request::Request::from_action(&button),
+            &procbot::engine::Origin::default(),
+        )
+        .await;
+    let text = format!("{replies:?}");
+    assert!(text.contains("No procedure you can see"), "{text}");
+    assert!(!text.contains("Run payroll"), "{text}");
+    // Ana, who was asked, can still acknowledge what she read.
+    assert!(
+        bot.click("ana@example.com", &button)
+            .await
+            .contains("Acknowledged Run payroll")
+    );
     db.finish().await;
 }

@@ -174,7 +174,7 @@ impl TestBot {
         let origin = Origin {
             message_ref: Some(
                 self.port
-                    .find_action(action_id)
+                    .find_action(Some(&email(who)), action_id)
                     .unwrap_or_else(|| panic!("no message shows the button {action_id}")),
             ),
         };

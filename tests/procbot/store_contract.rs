@@ -450,7 +450,7 @@ async fn the_outbox_leases_rows_and_redelivers_after_a_crash(db: &TestDb) {
     }
     let counts = store.outbox_counts().await.unwrap();
     assert_eq!((counts.pending, counts.delivered, counts.failed), (0, 3, 0));
-    let (_, message) = store
+    let (_, _, message) = store
         .delivered_message(Platform::Console, &MessageRef("m1".into()))
         .await
         .unwrap()
