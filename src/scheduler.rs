@@ -103,9 +103,9 @@ impl Scheduler {
                 .procedure
                 .owner
                 .as_ref()
-                .and_then(|owner| directory.person(owner))
-                .and_then(|p| p.time_zone)
-                .unwrap_or(self.calendar.time_zone);
+                .map_or(self.calendar.time_zone, |owner| {
+                    directory.time_zone_of(owner, self.calendar.time_zone)
+                });
             if let Some(subject) = review_subject(
                 &entry.procedure,
                 &hash,

@@ -67,6 +67,13 @@ impl Directory {
         self.people.get(email)
     }
 
+    /// A person's own time zone, else `default`.
+    pub fn time_zone_of(&self, email: &Email, default: chrono_tz::Tz) -> chrono_tz::Tz {
+        self.person(email)
+            .and_then(|p| p.time_zone)
+            .unwrap_or(default)
+    }
+
     pub fn knows_person(&self, email: &Email) -> bool {
         self.people.contains_key(email)
     }

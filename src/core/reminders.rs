@@ -248,10 +248,7 @@ impl Reminder {
 }
 
 fn zone_of(directory: &Directory, calendar: &Calendar, email: &Email) -> chrono_tz::Tz {
-    directory
-        .person(email)
-        .and_then(|p| p.time_zone)
-        .unwrap_or(calendar.time_zone)
+    directory.time_zone_of(email, calendar.time_zone)
 }
 
 fn name_of(directory: &Directory, email: &Email) -> String {

@@ -813,9 +813,7 @@ impl Engine {
             .snapshot
             .directory
             .as_ref()
-            .and_then(|d| d.person(email))
-            .and_then(|p| p.time_zone)
-            .unwrap_or(self.time_zone);
+            .map_or(self.time_zone, |d| d.time_zone_of(email, self.time_zone));
         let today = now.with_timezone(&zone).date_naive();
         let text = match outcome {
             ReviewOutcome::StillAccurate => format!(

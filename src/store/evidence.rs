@@ -442,10 +442,30 @@ impl Store {
     /// What `email` still has to acknowledge: for each live procedure, its current version,
     /// when they were asked to and have not.
     pub async fn pending_for(&self, email: &str) -> Result<Vec<PendingAck>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT r.procedure_id, r.content_hash, r.version, r.required_since \
+        Ok(self
+            .pending(Some(email))
+            .await?
+            .into_values()
+            .next()
+            .unwrap_or_default())
+    }
+
+    /// Pending acknowledgements by email: one person's, or everyone's. An item is pending
+    /// when the person was asked about the version people acknowledge now, the procedure was
+    /// not withdrawn since, and they have not acknowledged that version.
+    pub(crate) async fn pending(
+        &self,
+        email: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<PendingAck>>, StoreError> {
+        let who = if email.is_some() {
+            "r.email = $1"
+        } else {
+            "1 = 1"
+        };
+        let sql = format!(
+            "SELECT r.email, r.procedure_id, r.content_hash, r.version, r.required_since \
              FROM ack_requirements r \
-             WHERE r.email = $1 \
+             WHERE {who} \
              AND r.content_hash = (SELECT a.content_hash FROM announcements a \
                  WHERE a.procedure_id = r.procedure_id AND a.requires_ack = 1 \
                  ORDER BY a.id DESC LIMIT 1) \
@@ -454,21 +474,25 @@ impl Store {
                      WHERE a.procedure_id = r.procedure_id AND a.requires_ack = 1)) \
              AND NOT EXISTS (SELECT 1 FROM acknowledgements k WHERE k.email = r.email \
                  AND k.procedure_id = r.procedure_id AND k.content_hash = r.content_hash) \
-             ORDER BY r.required_since, r.procedure_id",
-        )
-        .bind(email)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PendingAck {
+             ORDER BY r.email, r.required_since, r.procedure_id"
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(email) = email {
+            query = query.bind(email);
+        }
+        let mut pending: BTreeMap<String, Vec<PendingAck>> = BTreeMap::new();
+        for row in query.fetch_all(self.pool()).await? {
+            pending
+                .entry(row.try_get("email")?)
+                .or_default()
+                .push(PendingAck {
                     procedure_id: row.try_get("procedure_id")?,
                     content_hash: row.try_get("content_hash")?,
-                    version: optional_text(row, "version")?,
+                    version: optional_text(&row, "version")?,
                     required_since: from_millis(row.try_get("required_since")?),
-                })
-            })
-            .collect()
+                });
+        }
+        Ok(pending)
     }
 
     /// Records an acknowledgement once; a second click, or a redelivered event, finds the

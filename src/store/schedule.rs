@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::store::evidence::{PendingAck, ROWS_PER_INSERT, values_placeholders};
 use crate::store::outbox::{NewOutboxMessage, enqueue_many};
-use crate::store::{Store, StoreError, from_millis, to_millis};
+use crate::store::{Store, StoreError, to_millis};
 
 impl Store {
     /// Which of `keys` are done.
@@ -73,33 +73,6 @@ impl Store {
 
     /// Everyone's pending acknowledgements, by email.
     pub async fn all_pending(&self) -> Result<BTreeMap<String, Vec<PendingAck>>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT r.email, r.procedure_id, r.content_hash, r.version, r.required_since \
-             FROM ack_requirements r \
-             WHERE r.content_hash = (SELECT a.content_hash FROM announcements a \
-                 WHERE a.procedure_id = r.procedure_id AND a.requires_ack = 1 \
-                 ORDER BY a.id DESC LIMIT 1) \
-             AND NOT EXISTS (SELECT 1 FROM announcements w WHERE w.procedure_id = r.procedure_id \
-                 AND w.kind = 'removed' AND w.id > (SELECT MAX(a.id) FROM announcements a \
-                     WHERE a.procedure_id = r.procedure_id AND a.requires_ack = 1)) \
-             AND NOT EXISTS (SELECT 1 FROM acknowledgements k WHERE k.email = r.email \
-                 AND k.procedure_id = r.procedure_id AND k.content_hash = r.content_hash) \
-             ORDER BY r.email, r.required_since, r.procedure_id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        let mut pending: BTreeMap<String, Vec<PendingAck>> = BTreeMap::new();
-        for row in rows {
-            pending
-                .entry(row.try_get("email")?)
-                .or_default()
-                .push(PendingAck {
-                    procedure_id: row.try_get("procedure_id")?,
-                    content_hash: row.try_get("content_hash")?,
-                    version: row.try_get::<Option<String>, _>("version")?,
-                    required_since: from_millis(row.try_get("required_since")?),
-                });
-        }
-        Ok(pending)
+        self.pending(None).await
     }
 }

@@ -489,12 +489,7 @@ async fn people_who_leave_an_audience_are_no_longer_chased_and_others_dms_stay_t
         .services
         .engine
         .handle(
-            &procbot::engine::Actor {
-                platform: Platform::Console,
-                workspace: "local".into(),
-                user_id: "cto@example.com".into(),
-                email: Some(email("cto@example.com")),
-            },
+            &TestBot::actor("cto@example.com"),
             procbot::core::request::Request::from_action(&sam_button),
             &procbot::engine::Origin {
                 message_ref: Some(sam_message),
@@ -558,12 +553,7 @@ async fn a_withdrawn_confidential_procedure_stays_hidden_from_outsiders() {
         .services
         .engine
         .handle(
-            &procbot::engine::Actor {
-                platform: Platform::Console,
-                workspace: "local".into(),
-                user_id: "sam@example.com".into(),
-                email: Some(email("sam@example.com")),
-            },
+            &TestBot::actor("sam@example.com"),
             procbot::core::request::Request::from_action(&button),
             &procbot::engine::Origin::default(),
         )

@@ -133,7 +133,8 @@ impl TestBot {
         }
     }
 
-    fn actor(who: &str) -> Actor {
+    /// `who` on the console, as the engine sees them.
+    pub(crate) fn actor(who: &str) -> Actor {
         Actor {
             platform: Platform::Console,
             workspace: "local".into(),
