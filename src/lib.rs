@@ -10,6 +10,8 @@ pub mod config;
 pub mod core;
 pub mod delivery;
 pub mod engine;
+pub mod evidence;
+pub mod html;
 pub mod http;
 pub mod import;
 pub mod repo;

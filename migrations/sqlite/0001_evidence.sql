@@ -12,6 +12,8 @@ CREATE TABLE procedure_versions (
     classification TEXT    NOT NULL,
     path           TEXT    NOT NULL,
     commit_id      TEXT,
+    commit_author  TEXT,
+    committed_at   BIGINT,
     first_seen_at  BIGINT  NOT NULL,
     PRIMARY KEY (procedure_id, content_hash)
 );

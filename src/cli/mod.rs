@@ -127,8 +127,8 @@ pub enum Command {
         #[arg(long, env = "PROCBOT_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// The auditor's evidence: per procedure and version, who had to acknowledge, who did,
-    /// when and where, and who is pending.
+    /// The auditor's evidence pack: per procedure and version, who had to acknowledge, who
+    /// did, when and where, who is pending, reviews, commits, and the ledger's tip.
     Report {
         #[arg(long, value_enum, default_value_t = report::ReportFormat::Csv)]
         format: report::ReportFormat,

@@ -7,139 +7,32 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::store::Store;
-use crate::store::evidence::{ReportVersion, VersionStatus};
-use crate::store::ledger::Verification;
-use crate::store::outbox::FailedDelivery;
 
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    generated_at: DateTime<Utc>,
-    versions: Vec<JsonVersion<'a>>,
-    failed_deliveries: &'a [FailedDelivery],
-    ledger: &'a Verification,
-}
-
-#[derive(Serialize)]
-struct JsonVersion<'a> {
-    #[serde(flatten)]
-    version: &'a ReportVersion,
-    required: usize,
-    acknowledged: usize,
-    pending: Vec<&'a str>,
-}
-
-/// A cell for a spreadsheet: quoted when needed, and never read as a formula.
-fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
-fn status(status: VersionStatus) -> &'static str {
-    match status {
-        VersionStatus::Current => "current",
-        VersionStatus::Superseded => "superseded",
-        VersionStatus::Withdrawn => "withdrawn",
-    }
-}
-
-pub fn render_csv(versions: &[ReportVersion]) -> String {
-    let mut out = String::from(
-        "procedure_id,title,version,content_hash,status,announced_at,email,required,state,acknowledged_at,platform,user_id,message_ref\n",
-    );
-    for version in versions {
-        for person in &version.people {
-            let state = match (person.acknowledged_at, person.required) {
-                (Some(_), true) => "acknowledged",
-                (Some(_), false) => "voluntary",
-                (None, _) if version.status == VersionStatus::Current => "pending",
-                (None, _) => "not acknowledged",
-            };
-            let cells = [
-                version.procedure_id.clone(),
-                version.title.clone(),
-                version.version.clone().unwrap_or_default(),
-                version.content_hash.clone(),
-                status(version.status).to_string(),
-                version.announced_at.to_rfc3339(),
-                person.email.clone(),
-                person.required.to_string(),
-                state.to_string(),
-                person
-                    .acknowledged_at
-                    .map(|at| at.to_rfc3339())
-                    .unwrap_or_default(),
-                person.platform.clone().unwrap_or_default(),
-                person.user_id.clone().unwrap_or_default(),
-                person.message_ref.clone().unwrap_or_default(),
-            ];
-            let row: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-            out.push_str(&row.join(","));
-            out.push('\n');
-        }
-    }
-    out
-}
-
-pub fn render_json(
-    now: DateTime<Utc>,
-    versions: &[ReportVersion],
-    failed: &[FailedDelivery],
-    ledger: &Verification,
-) -> String {
-    let report = JsonReport {
-        generated_at: now,
-        versions: versions
-            .iter()
-            .map(|version| JsonVersion {
-                version,
-                required: version.people.iter().filter(|p| p.required).count(),
-                acknowledged: version
-                    .people
-                    .iter()
-                    .filter(|p| p.required && p.acknowledged_at.is_some())
-                    .count(),
-                pending: if version.status == VersionStatus::Current {
-                    version.pending().map(|p| p.email.as_str()).collect()
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect(),
-        failed_deliveries: failed,
-        ledger,
-    };
-    serde_json::to_string_pretty(&report).unwrap_or_default()
-}
+pub use crate::evidence::render_csv;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     Csv,
     Json,
+    Html,
 }
 
-/// Writes the report; returns the exit code.
+/// Writes the evidence pack; returns the exit code.
 pub async fn report(
     store: &Store,
     now: DateTime<Utc>,
     format: ReportFormat,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
-    let versions = store.acknowledgement_report().await?;
     let text = match format {
-        ReportFormat::Csv => render_csv(&versions),
+        ReportFormat::Csv => render_csv(&store.acknowledgement_report().await?),
         ReportFormat::Json => {
-            let failed = store.failed_deliveries().await?;
-            let ledger = store.verify_ledger().await?;
-            render_json(now, &versions, &failed, &ledger)
+            crate::evidence::render_json(&crate::evidence::EvidencePack::gather(store, now).await?)
         }
+        ReportFormat::Html => crate::evidence::render_html(
+            &crate::evidence::EvidencePack::gather(store, now).await?,
+            false,
+        ),
     };
     out.write_all(text.as_bytes())?;
     if !text.ends_with('\n') {
@@ -277,6 +170,7 @@ mod tests {
 
     #[test]
     fn cells_are_quoted_and_never_formulas() {
+        use crate::evidence::csv_cell;
         assert_eq!(csv_cell("plain"), "plain");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");

@@ -110,6 +110,11 @@ fn stored_version(snapshot: &Snapshot, procedure: &Procedure, hash: &str) -> Sto
         classification: procedure.classification.to_string(),
         path: procedure.path.clone(),
         commit_id: snapshot.commit.as_ref().map(|c| c.id.clone()),
+        commit_author: snapshot
+            .commit
+            .as_ref()
+            .map(|c| format!("{} <{}>", c.author_name, c.author_email)),
+        committed_at: snapshot.commit.as_ref().map(|c| c.time),
     }
 }
 

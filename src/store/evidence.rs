@@ -26,6 +26,8 @@ pub struct StoredVersion {
     pub classification: String,
     pub path: String,
     pub commit_id: Option<String>,
+    pub commit_author: Option<String>,
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 /// One change to announce, with the people who must acknowledge it (empty when editorial).
@@ -231,8 +233,8 @@ impl Store {
         for version in versions {
             sqlx::query(
                 "INSERT INTO procedure_versions (procedure_id, content_hash, version, title, \
-                 owner, classification, path, commit_id, first_seen_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 owner, classification, path, commit_id, commit_author, committed_at, \
+                 first_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (procedure_id, content_hash) DO NOTHING",
             )
             .bind(&version.procedure_id)
@@ -243,6 +245,8 @@ impl Store {
             .bind(&version.classification)
             .bind(&version.path)
             .bind(version.commit_id.as_deref())
+            .bind(version.commit_author.as_deref())
+            .bind(version.committed_at.map(to_millis))
             .bind(at)
             .execute(&mut *transaction)
             .await?;
@@ -319,6 +323,18 @@ impl Store {
         Ok(recorded)
     }
 
+    /// Every announced version, oldest first within each procedure.
+    pub async fn stored_versions(&self) -> Result<Vec<StoredVersion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT procedure_id, content_hash, version, title, owner, classification, path, \
+             commit_id, commit_author, committed_at FROM procedure_versions \
+             ORDER BY procedure_id, first_seen_at",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
     /// The announced version of `procedure_id` whose content hash starts with `prefix`.
     pub async fn version_by_prefix(
         &self,
@@ -330,7 +346,8 @@ impl Store {
         }
         let row = sqlx::query(
             "SELECT procedure_id, content_hash, version, title, owner, classification, path, \
-             commit_id FROM procedure_versions WHERE procedure_id = $1 AND content_hash LIKE $2 \
+             commit_id, commit_author, committed_at FROM procedure_versions \
+             WHERE procedure_id = $1 AND content_hash LIKE $2 \
              ORDER BY first_seen_at DESC LIMIT 1",
         )
         .bind(procedure_id)
@@ -859,6 +876,10 @@ fn version_from_row(row: &sqlx::any::AnyRow) -> Result<StoredVersion, StoreError
         classification: row.try_get("classification")?,
         path: row.try_get("path")?,
         commit_id: optional_text(row, "commit_id")?,
+        commit_author: optional_text(row, "commit_author")?,
+        committed_at: row
+            .try_get::<Option<i64>, _>("committed_at")?
+            .map(from_millis),
     })
 }
 

@@ -238,6 +238,14 @@ impl Store {
         })
     }
 
+    /// The chain's tip: the last entry's number and hash (0 and the genesis hash when empty).
+    pub async fn ledger_head(&self) -> Result<(i64, String), StoreError> {
+        let head = sqlx::query("SELECT seq, hash FROM ledger_head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok((head.try_get("seq")?, head.try_get("hash")?))
+    }
+
     /// Ledger entries from `from_seq` on, at most `limit`, oldest first.
     pub async fn ledger_entries(
         &self,

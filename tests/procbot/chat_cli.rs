@@ -143,7 +143,46 @@ fn a_person_reads_acknowledges_and_the_evidence_is_reported_and_verified() {
         version["pending"],
         serde_json::json!(["ana@example.com", "cto@example.com", "it-lead@example.com"])
     );
-    assert_eq!(json["ledger"]["problem"], serde_json::Value::Null);
+    assert_eq!(
+        json["ledger"]["verification"]["problem"],
+        serde_json::Value::Null
+    );
+    assert!(json["ledger"]["entries"].as_i64().unwrap() >= 3);
+    assert_eq!(json["ledger"]["head_hash"].as_str().unwrap().len(), 64);
+
+    let html = workspace.run(&["report", "--format", "html"]);
+    assert_eq!(html.status.code(), Some(0));
+    let html = stdout_of(&html);
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(
+        html.contains("Back up the customer database v1.2.0"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td class=\"pending\">pending</td>"),
+        "{html}"
+    );
+    assert!(html.contains("@page { size: A4") || html.contains("/static/style.css"));
+
+    // The CSV's header and one row, as auditors' spreadsheets see them.
+    let header_and_sam: Vec<String> = csv
+        .lines()
+        .take(1)
+        .chain(csv.lines().filter(|l| l.contains("sam@example.com")))
+        .map(|line| {
+            // The hash and the times change from run to run.
+            line.split(',')
+                .enumerate()
+                .map(|(n, cell)| match n {
+                    3 if cell.len() == 64 => "<hash>".to_string(),
+                    5 | 9 if cell.contains('T') => "<time>".to_string(),
+                    _ => cell.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    insta::assert_snapshot!(header_and_sam.join("\n"));
 
     let verify = workspace.run(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0));

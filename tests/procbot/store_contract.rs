@@ -47,6 +47,8 @@ fn version(id: &str, hash: &str, v: &str) -> StoredVersion {
         classification: "internal".into(),
         path: format!("{id}.md"),
         commit_id: None,
+        commit_author: None,
+        committed_at: None,
     }
 }
 
