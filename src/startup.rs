@@ -190,7 +190,8 @@ impl Application {
             .with_context(|| format!("listening on {}", config.http.listen))?;
         // The Slack and Discord adapters plug in here as they arrive; until then announcements
         // and acknowledgement requests are recorded, and `procbot chat` shows them.
-        let services = Services::build(&config, clock, Vec::new(), &instance_name()).await?;
+        let services =
+            Services::build(&config, clock.clone(), Vec::new(), &instance_name()).await?;
         let trigger = Arc::new(Notify::new());
         let state = Arc::new(HttpState {
             served: services.syncer.subscribe(),
@@ -200,6 +201,20 @@ impl Application {
                 trigger: trigger.clone(),
             }),
             store: Some(services.store.clone()),
+            dashboard: config.dashboard.token.clone().map(|token| {
+                Arc::new(crate::http::dashboard::Dashboard {
+                    token,
+                    store: services.store.clone(),
+                    library: services.library.clone(),
+                    clock: clock.clone(),
+                    time_zone: config.schedule.timezone.0,
+                })
+            }),
+            metrics: Some(Arc::new(crate::http::dashboard::Metrics {
+                store: services.store.clone(),
+                library: services.library.clone(),
+                clock: clock.clone(),
+            })),
         });
         Ok(Application {
             listener,

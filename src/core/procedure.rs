@@ -481,6 +481,19 @@ impl ControlId {
     /// 6 people, 7 physical, 8 technological).
     const THEMES: [(u8, u8); 4] = [(5, 37), (6, 8), (7, 14), (8, 34)];
 
+    /// Every Annex A:2022 control, in order (A.5.1 … A.8.34).
+    pub fn all() -> Vec<ControlId> {
+        Self::THEMES
+            .iter()
+            .flat_map(|(theme, count)| {
+                (1..=*count).map(move |number| ControlId {
+                    theme: *theme,
+                    number,
+                })
+            })
+            .collect()
+    }
+
     pub fn parse(text: &str) -> Result<ControlId, String> {
         let trimmed = text.trim();
         let rest = trimmed

@@ -1,6 +1,7 @@
-//! The HTTP surface: `fn router(state) -> Router`. Health, readiness and the git push
-//! webhook; platform endpoints and the dashboard join as they arrive.
+//! The HTTP surface: `fn router(state) -> Router`. Health, readiness, metrics, the git push
+//! webhook, the dashboard and the evidence export; platform endpoints join as they arrive.
 
+pub mod dashboard;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub struct HttpState {
     pub webhook: Arc<GitWebhook>,
     /// The store, for the outbox figures readiness reports; `None` in tests of HTTP alone.
     pub store: Option<Store>,
+    /// The dashboard, when `dashboard.token` is set.
+    pub dashboard: Option<Arc<dashboard::Dashboard>>,
+    pub metrics: Option<Arc<dashboard::Metrics>>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -36,11 +40,13 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/webhooks/git", post(git_webhook))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
         .with_state(state.webhook.clone());
+    let dashboard = dashboard::routes(state.dashboard.clone(), state.metrics.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
         .merge(webhook)
+        .merge(dashboard)
 }
 
 /// Liveness: the process answers.

@@ -19,6 +19,11 @@ use crate::repo::history::GitProcedures;
 use crate::repo::read_folder;
 use crate::repo::state::AnnouncedState;
 
+/// Process-wide counts for `/metrics`: syncs attempted, syncs failed, changes detected.
+pub static SYNCS_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static SYNC_FAILURES_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static CHANGES_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The first retry after a failure waits this long; each further one doubles it.
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 /// Retries never wait longer than this.
@@ -219,9 +224,14 @@ impl Syncer {
 
     /// One sync: fetch or read, build, compare, remember.
     pub async fn sync_once(&mut self) -> SyncOutcome {
+        use std::sync::atomic::Ordering::Relaxed;
         self.synced_once = true;
+        SYNCS_TOTAL.fetch_add(1, Relaxed);
         match self.try_sync().await {
             Ok(outcome) => {
+                if let SyncOutcome::Changed(changes) = &outcome {
+                    CHANGES_TOTAL.fetch_add(changes.len() as u64, Relaxed);
+                }
                 if let Some(outage) = self.outage.take() {
                     tracing::info!(
                         source = %self.source.describe(),
@@ -233,6 +243,7 @@ impl Syncer {
                 outcome
             }
             Err(error) => {
+                SYNC_FAILURES_TOTAL.fetch_add(1, Relaxed);
                 let error = error.to_string();
                 let first_in_outage = self.outage.is_none();
                 let outage = self.outage.get_or_insert(Outage {

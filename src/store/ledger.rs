@@ -238,6 +238,35 @@ impl Store {
         })
     }
 
+    /// How many entries of each kind the ledger holds.
+    pub async fn ledger_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM ledger GROUP BY kind")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("kind")?, row.try_get("n")?)))
+            .collect()
+    }
+
+    /// Lookup entries (newest first, at most `limit`) whose payload mentions `needle`.
+    pub async fn lookups_mentioning(
+        &self,
+        needle: &str,
+        limit: i64,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, recorded_at, kind, subject, payload, prev_hash, hash FROM ledger \
+             WHERE kind = 'lookup' AND payload LIKE $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(format!("%\"{}\"%", needle.replace(['%', '_', '"'], "")))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
     /// The chain's tip: the last entry's number and hash (0 and the genesis hash when empty).
     pub async fn ledger_head(&self) -> Result<(i64, String), StoreError> {
         let head = sqlx::query("SELECT seq, hash FROM ledger_head WHERE id = 1")

@@ -297,6 +297,15 @@ impl Store {
         Ok(counts)
     }
 
+    /// When the oldest message still waiting was queued.
+    pub async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row =
+            sqlx::query("SELECT MIN(created_at) AS oldest FROM outbox WHERE status = 'pending'")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(row.try_get::<Option<i64>, _>("oldest")?.map(from_millis))
+    }
+
     /// The earliest time a pending row for `platform` falls due, if any.
     pub async fn next_outbox_due(
         &self,

@@ -42,6 +42,8 @@ fn app(secret: Option<&str>) -> (axum::Router, Arc<Notify>) {
             trigger: trigger.clone(),
         }),
         store: None,
+        dashboard: None,
+        metrics: None,
     });
     (router(state), trigger)
 }
