@@ -6,6 +6,7 @@ mod changes_cli;
 mod chat_cli;
 mod check_cli;
 mod check_codes;
+mod dashboard;
 mod db;
 mod git_fixture;
 mod helpers;
