@@ -2,6 +2,7 @@
 
 mod announce_e2e;
 mod bot;
+mod browser;
 mod changes_cli;
 mod chat_cli;
 mod check_cli;
