@@ -214,6 +214,7 @@ impl Application {
                 store: services.store.clone(),
                 library: services.library.clone(),
                 clock: clock.clone(),
+                time_zone: config.schedule.timezone.0,
             })),
         });
         Ok(Application {

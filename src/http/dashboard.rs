@@ -234,17 +234,26 @@ struct Row {
 }
 
 async fn rows(dashboard: &Dashboard) -> Result<Vec<Row>, crate::store::StoreError> {
-    let Some(served) = dashboard.library.current() else {
+    procedure_rows(&dashboard.store, &dashboard.library, dashboard.time_zone).await
+}
+
+async fn procedure_rows(
+    store: &Store,
+    library: &Library,
+    time_zone: chrono_tz::Tz,
+) -> Result<Vec<Row>, crate::store::StoreError> {
+    let Some(served) = library.current() else {
         return Ok(Vec::new());
     };
-    let history = dashboard.store.review_history().await?;
+    let history = store.review_history().await?;
     let directory = served.snapshot.directory.clone().unwrap_or_default();
     let mut rows = Vec::new();
     for (id, entry) in &served.snapshot.procedures {
         let procedure = &entry.procedure;
-        let zone = procedure.owner.as_ref().map_or(dashboard.time_zone, |o| {
-            directory.time_zone_of(o, dashboard.time_zone)
-        });
+        let zone = procedure
+            .owner
+            .as_ref()
+            .map_or(time_zone, |o| directory.time_zone_of(o, time_zone));
         rows.push(Row {
             id: id.clone(),
             title: procedure.title.clone(),
@@ -257,7 +266,7 @@ async fn rows(dashboard: &Dashboard) -> Result<Vec<Row>, crate::store::StoreErro
                 &review_records(&history, id.as_str()),
                 zone,
             ),
-            progress: dashboard.store.current_requirement(id.as_str()).await?,
+            progress: store.current_requirement(id.as_str()).await?,
         });
     }
     Ok(rows)
@@ -738,6 +747,7 @@ pub struct Metrics {
     pub store: Store,
     pub library: Arc<Library>,
     pub clock: Arc<dyn Clock>,
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -752,9 +762,10 @@ async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> Response {
         let outbox = metrics.store.outbox_counts().await?;
         let oldest = metrics.store.oldest_pending().await?;
         let ledger = metrics.store.ledger_counts().await?;
-        Ok::<_, crate::store::StoreError>((outbox, oldest, ledger))
+        let rows = procedure_rows(&metrics.store, &metrics.library, metrics.time_zone).await?;
+        Ok::<_, crate::store::StoreError>((outbox, oldest, ledger, rows))
     };
-    let (outbox, oldest, ledger) = match gathered.await {
+    let (outbox, oldest, ledger, rows) = match gathered.await {
         Ok(all) => all,
         Err(error) => {
             tracing::warn!(%error, "metrics: the database does not answer");
@@ -844,6 +855,28 @@ async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> Response {
                     format!("{{kind=\"{kind}\"}}"),
                     ledger.get(*kind).copied().unwrap_or(0).to_string(),
                 )
+            })
+            .collect(),
+    );
+    let today = now.with_timezone(&metrics.time_zone).date_naive();
+    let mut states: BTreeMap<&str, usize> = ["ok", "due", "overdue", "muted"]
+        .into_iter()
+        .map(|state| (state, 0))
+        .collect();
+    for row in &rows {
+        *states
+            .entry(review_state(row.review.as_ref(), today).0)
+            .or_default() += 1;
+    }
+    metric(
+        "procbot_reviews",
+        "gauge",
+        "Procedures by review state (none: no review date).",
+        states
+            .iter()
+            .map(|(state, count)| {
+                let state = if *state == "muted" { "none" } else { state };
+                (format!("{{state=\"{state}\"}}"), count.to_string())
             })
             .collect(),
     );

@@ -186,6 +186,14 @@ async fn pages_need_a_session_and_show_what_the_store_knows() {
             metrics.contains("# TYPE procbot_syncs_total counter"),
             "{metrics}"
         );
+        assert!(
+            metrics.contains("procbot_reviews{state=\"ok\"} 2\n"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("procbot_outbox_oldest_pending_seconds 0\n"),
+            "{metrics}"
+        );
 
         let signed_out = raw(
             address,
