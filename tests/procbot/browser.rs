@@ -197,12 +197,58 @@ impl Driver {
         }
     }
 
+    /// The text of `css`, once the page shows it (a page replaced mid-read is read again).
     fn text(&self, css: &str) -> String {
-        let element = self.find(css);
-        self.session_call("GET", &format!("/element/{element}/text"), None)
-            .as_str()
-            .unwrap()
-            .to_string()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let element = self.find(css);
+            let (status, text) = exchange(
+                self.address,
+                "GET",
+                &format!("/session/{}/element/{element}/text", self.session),
+                "",
+            );
+            let value: Value = serde_json::from_str(&text).unwrap_or_default();
+            if status == 200
+                && let Some(text) = value["value"].as_str()
+            {
+                return text.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cannot read {css}: {status} {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (up to ten seconds) until `css` shows `needle`: navigation after a click or a
+    /// form submission finishes in its own time.
+    fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css);
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never showed {needle:?}; it shows {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_for_title(&self, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.title() != expected {
+            assert!(
+                Instant::now() < deadline,
+                "the title stayed {:?}, not {expected:?}",
+                self.title()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn type_into(&self, css: &str, text: &str) {
@@ -238,12 +284,11 @@ async fn a_person_signs_in_reads_the_overview_and_opens_a_procedure() {
         assert_eq!(browser.url(), format!("{base}/login"));
         browser.type_into("#token", "not the token");
         browser.click("#sign-in");
-        assert!(browser.text("main").contains("That token is not right."));
+        browser.wait_for_text("main", "That token is not right.");
         browser.type_into("#token", "correct horse battery staple");
         browser.click("#sign-in");
-        assert_eq!(browser.title(), "Overview · procbot");
-        let overview = browser.text("main");
-        assert!(overview.contains("2 procedures served"), "{overview}");
+        browser.wait_for_title("Overview · procbot");
+        let overview = browser.wait_for_text("main", "2 procedures served");
         assert!(
             overview.contains("Acknowledgement coverage of current versions: 0% (0 of 6)"),
             "{overview}"
@@ -251,13 +296,12 @@ async fn a_person_signs_in_reads_the_overview_and_opens_a_procedure() {
         assert!(overview.contains("0% (0/4)"), "{overview}");
         browser.find("svg#chart rect");
         browser.click("a[href='/procedures/backup']");
-        assert_eq!(browser.title(), "Back up the customer database · procbot");
+        browser.wait_for_title("Back up the customer database · procbot");
         assert_eq!(browser.text("main h1"), "Back up the customer database");
-        let page = browser.text("main");
-        assert!(page.contains("Log in to the backup console."), "{page}");
+        let page = browser.wait_for_text("main", "Log in to the backup console.");
         assert!(page.contains("sam@example.com"), "{page}");
         browser.click("a[href='/people']");
-        assert!(browser.text("#people").contains("Sam Ops"));
+        browser.wait_for_text("#people", "Sam Ops");
     })
     .await
     .unwrap();
