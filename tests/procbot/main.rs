@@ -16,6 +16,7 @@ mod lookup_cli;
 mod lookup_eval;
 mod parser_robustness;
 mod reminders_year;
+mod secrets;
 mod serve;
 mod starter_library;
 mod store_contract;

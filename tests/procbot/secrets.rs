@@ -1,0 +1,142 @@
+//! Secrets never reach the logs: a full `procbot serve` run at debug level, with every secret
+//! configured and used (dashboard sign-in right and wrong, a signed webhook, readiness,
+//! metrics, the evidence export), then its whole log searched for each secret.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::Stdio;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::helpers::{TestRepo, http_request, procbot_command, project_root};
+
+const SECRETS: [(&str, &str); 7] = [
+    ("PROCBOT_SLACK__BOT_TOKEN", "xoxb-secret-bot-token-1111"),
+    ("PROCBOT_SLACK__SIGNING_SECRET", "slack-signing-secret-2222"),
+    ("PROCBOT_SLACK__APP_TOKEN", "xapp-secret-app-token-3333"),
+    ("PROCBOT_DISCORD__TOKEN", "discord-secret-token-4444"),
+    (
+        "PROCBOT_DISCORD__PUBLIC_KEY",
+        "e2b1b4a7c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8091a2b3c4d5e6f",
+    ),
+    ("PROCBOT_WEBHOOK__SECRET", "webhook-secret-5555"),
+    ("PROCBOT_DASHBOARD__TOKEN", "dashboard-token-6666"),
+];
+
+fn secret(name: &str) -> &'static str {
+    SECRETS.iter().find(|(n, _)| *n == name).unwrap().1
+}
+
+#[test]
+fn a_full_run_at_debug_level_logs_no_secret() {
+    let workdir = TestRepo::new();
+    let mut command = procbot_command(&["serve"]);
+    command
+        .current_dir(workdir.path())
+        .env("PROCBOT_HTTP__LISTEN", "127.0.0.1:0")
+        .env(
+            "PROCBOT_PROCEDURES__PATH",
+            project_root().join("procedures"),
+        )
+        .env("PROCBOT_LOG__FORMAT", "json")
+        .env("PROCBOT_LOG__LEVEL", "debug")
+        .env("PROCBOT_SLACK__MODE", "http")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped());
+    for (name, value) in SECRETS {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    // Debug logging is plentiful: a thread drains stderr so the server never blocks on it.
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    let mut address: Option<SocketAddr> = None;
+    while address.is_none() {
+        let Ok(line) = received.recv_timeout(std::time::Duration::from_secs(30)) else {
+            panic!("the server never listened:\n{log}");
+        };
+        if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+            && event["message"] == "HTTP server listening"
+        {
+            address = event["address"].as_str().map(|a| a.parse().unwrap());
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let address = address.unwrap();
+
+    // Use every secret the way its owner would.
+    let dashboard = secret("PROCBOT_DASHBOARD__TOKEN");
+    for token in ["wrong", dashboard] {
+        let body = format!("token={token}");
+        http_request(
+            address,
+            "POST /login HTTP/1.1\r\ncontent-type: application/x-www-form-urlencoded",
+            &body,
+        );
+    }
+    let bearer = format!("GET /evidence?format=json HTTP/1.1\r\nAuthorization: Bearer {dashboard}");
+    assert_eq!(http_request(address, &bearer, "").0, 200);
+    let wrong_bearer = "GET /api/overview HTTP/1.1\r\nAuthorization: Bearer not-it";
+    assert_eq!(http_request(address, wrong_bearer, "").0, 401);
+    let push = r#"{"ref":"refs/heads/other","repository":{"full_name":"acme/procedures"}}"#;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret("PROCBOT_WEBHOOK__SECRET").as_bytes()).unwrap();
+    mac.update(push.as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (status, _) = http_request(
+        address,
+        &format!(
+            "POST /webhooks/git HTTP/1.1\r\nx-github-event: push\r\nx-hub-signature-256: sha256={signature}\r\ncontent-type: application/json"
+        ),
+        push,
+    );
+    assert_eq!(
+        status, 200,
+        "a push to another branch is answered and ignored"
+    );
+    assert_eq!(http_request(address, "GET /readyz HTTP/1.1", "").0, 200);
+    assert_eq!(http_request(address, "GET /metrics HTTP/1.1", "").0, 200);
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    reader.join().unwrap();
+    for line in received.try_iter() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{log}");
+    assert!(
+        log.contains("\"level\":\"DEBUG\""),
+        "debug logging was on:\n{log}"
+    );
+    for (name, value) in SECRETS {
+        assert!(!log.contains(value), "{name} appears in the log:\n{log}");
+        assert!(!stdout.contains(value), "{name} appears on stdout");
+    }
+}
