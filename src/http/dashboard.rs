@@ -27,6 +27,8 @@ use crate::store::Store;
 use crate::store::evidence::AckProgress;
 
 const COOKIE: &str = "procbot_session";
+/// A login form holds one token: anything larger is refused (413) before it is parsed.
+const LOGIN_BODY_LIMIT: usize = 4 * 1024;
 /// A review due within this many days shows as "due".
 const DUE_SOON_DAYS: i64 = 30;
 
@@ -62,7 +64,12 @@ pub fn routes(dashboard: Option<Shared>, metrics: Option<Arc<Metrics>>) -> Route
     router.merge(
         Router::new()
             .route("/", get(overview))
-            .route("/login", get(login_form).post(login))
+            .route(
+                "/login",
+                get(login_form)
+                    .post(login)
+                    .layer(axum::extract::DefaultBodyLimit::max(LOGIN_BODY_LIMIT)),
+            )
             .route("/logout", get(logout))
             .route("/procedures/{id}", get(procedure_page))
             .route("/people", get(people))

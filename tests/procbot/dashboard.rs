@@ -246,3 +246,44 @@ fn sign_in_at(address: std::net::SocketAddr, token: &str) -> String {
         ),
     )
 }
+
+#[tokio::test]
+async fn an_oversized_login_form_is_refused_before_it_is_read() {
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    let db = crate::db::TestDb::sqlite();
+    let store = db.store().await;
+    let (_, served) = tokio::sync::watch::channel(None);
+    let state = std::sync::Arc::new(procbot::http::HttpState {
+        served,
+        webhook: std::sync::Arc::new(procbot::http::webhook::GitWebhook {
+            secret: None,
+            branch: "main".into(),
+            trigger: std::sync::Arc::new(tokio::sync::Notify::new()),
+        }),
+        store: Some(store.clone()),
+        dashboard: Some(std::sync::Arc::new(procbot::http::dashboard::Dashboard {
+            token: SecretString::from(TOKEN.to_string()),
+            store: store.clone(),
+            library: std::sync::Arc::new(procbot::engine::library::Library::default()),
+            clock: std::sync::Arc::new(procbot::clock::SystemClock),
+            time_zone: chrono_tz::UTC,
+        })),
+        metrics: None,
+    });
+    let body = format!("token={}", "x".repeat(100_000));
+    let response = procbot::http::router(state)
+        .oneshot(
+            axum::http::Request::post("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("content-length", body.len())
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    store.close().await;
+    db.finish().await;
+}
