@@ -68,6 +68,15 @@ fn safe_url(url: &str) -> bool {
         || lowered.starts_with('#')
 }
 
+/// A link target as rendered: kept when safe, else a link to nowhere.
+fn safe_target(url: CowStr<'_>) -> CowStr<'_> {
+    if safe_url(&url) {
+        url
+    } else {
+        CowStr::Borrowed("#")
+    }
+}
+
 /// Renders procedure Markdown to HTML that cannot run script: raw HTML becomes visible text,
 /// unsafe link and image targets are dropped, images are shown as links.
 pub fn markdown(text: &str) -> String {
@@ -82,11 +91,7 @@ pub fn markdown(text: &str) -> String {
             id,
         }) => Event::Start(Tag::Link {
             link_type,
-            dest_url: if safe_url(&dest_url) {
-                dest_url
-            } else {
-                CowStr::Borrowed("#")
-            },
+            dest_url: safe_target(dest_url),
             title,
             id,
         }),
@@ -98,11 +103,7 @@ pub fn markdown(text: &str) -> String {
             ..
         }) => Event::Start(Tag::Link {
             link_type: LinkType::Inline,
-            dest_url: if safe_url(&dest_url) {
-                dest_url
-            } else {
-                CowStr::Borrowed("#")
-            },
+            dest_url: safe_target(dest_url),
             title,
             id,
         }),

@@ -2,8 +2,8 @@
 //! that integration tests assert on. Renders messages as plain text; a button shows the line to
 //! type to click it (`click ack/backup/…`).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use crate::core::message::{Block, Message};
 use crate::core::port::{ChatPort, DeliveryError, Destination, MessageRef, Platform, PortFuture};
@@ -274,9 +274,6 @@ impl ChatPort for ConsolePort {
         })
     }
 }
-
-/// A shareable console port.
-pub type SharedConsole = Arc<ConsolePort>;
 
 #[cfg(test)]
 mod tests {

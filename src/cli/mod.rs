@@ -643,40 +643,22 @@ where
 }
 
 fn serve(config_path: Option<&Path>, stderr: &mut dyn Write) -> u8 {
-    let config = match load_config(config_path) {
-        Ok(config) => config,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: {error}");
-            return 2;
+    with_runtime(config_path, false, stderr, |config| async move {
+        let result = async {
+            let application = crate::startup::Application::build(
+                config,
+                std::sync::Arc::new(crate::clock::SystemClock),
+            )
+            .await?;
+            application
+                .run_until(crate::startup::shutdown_signal())
+                .await
         }
-    };
-    crate::telemetry::init(config.log.format, &config.log.level, std::io::stderr);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            let _ = writeln!(stderr, "error: could not start the async runtime: {error}");
-            return 2;
-        }
-    };
-    let result = runtime.block_on(async {
-        let application = crate::startup::Application::build(
-            config,
-            std::sync::Arc::new(crate::clock::SystemClock),
-        )
-        .await?;
-        application
-            .run_until(crate::startup::shutdown_signal())
-            .await
-    });
-    match result {
-        Ok(()) => 0,
-        Err(error) => {
+        .await;
+        if let Err(error) = &result {
+            // A service's log is where its operators look, not only its stderr.
             tracing::error!(error = format!("{error:#}"), "procbot stopped");
-            let _ = writeln!(stderr, "error: {error:#}");
-            2
         }
-    }
+        result.map(|()| 0)
+    })
 }

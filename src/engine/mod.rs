@@ -4,7 +4,6 @@
 
 pub mod library;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -865,22 +864,6 @@ impl Engine {
             )
             .await?;
         Ok(())
-    }
-
-    /// Counts of what the store holds, for logs and health checks.
-    pub async fn pending_people(&self) -> Result<BTreeMap<String, usize>, EngineError> {
-        let mut pending = BTreeMap::new();
-        if let Some(served) = self.library.current()
-            && let Some(directory) = &served.snapshot.directory
-        {
-            for email in directory.everyone() {
-                let count = self.store.pending_for(email.as_str()).await?.len();
-                if count > 0 {
-                    pending.insert(email.to_string(), count);
-                }
-            }
-        }
-        Ok(pending)
     }
 }
 
