@@ -16,7 +16,7 @@ use crate::core::port::Destination;
 use crate::core::procedure::{Email, ProcedureId};
 use crate::core::reminders::{
     Calendar, Coverage, PendingFact, Recipient, Reminder, ReminderInputs, ReviewRecord,
-    candidate_reminders, review_subject,
+    ReviewSubject, candidate_reminders, review_subject,
 };
 use crate::core::request::ReviewOutcome;
 use crate::core::schedule::Schedule;
@@ -63,6 +63,36 @@ pub fn review_records(
         .unwrap_or_default()
 }
 
+/// Every served procedure's review state: due one `review_every` after the later of its file's
+/// `last_reviewed` and the last "still accurate" answer, dated in the owner's time zone.
+pub fn review_subjects(
+    snapshot: &Snapshot,
+    history: &BTreeMap<String, Vec<crate::store::evidence::StoredReview>>,
+    default_zone: chrono_tz::Tz,
+) -> BTreeMap<ProcedureId, ReviewSubject> {
+    let directory = snapshot.directory.clone().unwrap_or_default();
+    snapshot
+        .procedures
+        .iter()
+        .filter_map(|(id, entry)| {
+            let zone = entry
+                .procedure
+                .owner
+                .as_ref()
+                .map_or(default_zone, |owner| {
+                    directory.time_zone_of(owner, default_zone)
+                });
+            let subject = review_subject(
+                &entry.procedure,
+                &entry.content_hash.to_hex(),
+                &review_records(history, id.as_str()),
+                zone,
+            )?;
+            Some((id.clone(), subject))
+        })
+        .collect()
+}
+
 impl Scheduler {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -95,36 +125,26 @@ impl Scheduler {
         let snapshot = &served.snapshot;
         let directory = snapshot.directory.clone().unwrap_or_default();
         let history = self.store.review_history().await?;
-        let mut reviews = Vec::new();
-        let mut coverage = Vec::new();
-        for (id, entry) in &snapshot.procedures {
-            let hash = entry.content_hash.to_hex();
-            let owner_zone = entry
-                .procedure
-                .owner
-                .as_ref()
-                .map_or(self.calendar.time_zone, |owner| {
-                    directory.time_zone_of(owner, self.calendar.time_zone)
-                });
-            if let Some(subject) = review_subject(
-                &entry.procedure,
-                &hash,
-                &review_records(&history, id.as_str()),
-                owner_zone,
-            ) {
-                reviews.push(subject);
-            }
-            if let Some(progress) = self.store.current_requirement(id.as_str()).await? {
-                coverage.push(Coverage {
+        let reviews: Vec<ReviewSubject> =
+            review_subjects(snapshot, &history, self.calendar.time_zone)
+                .into_values()
+                .collect();
+        let progress = self.store.requirement_progress(None).await?;
+        let coverage: Vec<Coverage> = snapshot
+            .procedures
+            .iter()
+            .filter_map(|(id, entry)| {
+                let progress = progress.get(id.as_str())?;
+                Some(Coverage {
                     id: id.clone(),
                     title: entry.procedure.title.clone(),
                     version: progress.version.clone(),
                     required: progress.required,
                     acknowledged: progress.acknowledged,
                     private: entry.procedure.classification.is_private(),
-                });
-            }
-        }
+                })
+            })
+            .collect();
         // Reminders concern people still in a procedure's audience: someone who left the team
         // is not chased (their requirement stays in the evidence).
         let audiences: BTreeMap<&ProcedureId, std::collections::BTreeSet<Email>> = snapshot
@@ -243,6 +263,12 @@ impl Scheduler {
 
     /// Ticks every minute until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        if self.targets.is_empty() {
+            // No chat platform to send to: planning every minute would find everything due
+            // and record nothing. Reminders start when a platform is configured.
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            return;
+        }
         loop {
             if *shutdown.borrow() {
                 return;

@@ -392,28 +392,37 @@ impl Engine {
                 let Some(email) = email else {
                     return private(compose::unknown_person());
                 };
-                let mut owned = Vec::new();
-                for entry in served.snapshot.procedures.values() {
-                    let procedure = &entry.procedure;
-                    if procedure.owner.as_ref() != Some(&email) {
-                        continue;
-                    }
-                    let progress = self
-                        .store
-                        .current_requirement(procedure.id.as_str())
-                        .await?;
-                    let review = self.store.latest_review(procedure.id.as_str()).await?;
-                    owned.push(OwnedProcedure {
-                        id: procedure.id.clone(),
-                        title: procedure.title.clone(),
-                        version: procedure.version.as_ref().map(ToString::to_string),
-                        review_due: procedure.review_due(),
-                        acknowledged: progress.as_ref().map_or(0, |p| p.acknowledged),
-                        required: progress.as_ref().map_or(0, |p| p.required),
-                        last_review: review.map(|r| (r.outcome, r.reviewed_at)),
-                    });
-                }
-                private(compose::owned_list(&owned, self.clock.now().date_naive()))
+                // The same review dates the reminders use: the file's, or a later answer.
+                let history = self.store.review_history().await?;
+                let reviews =
+                    crate::scheduler::review_subjects(&served.snapshot, &history, self.time_zone);
+                let progress = self.store.requirement_progress(None).await?;
+                let owned: Vec<OwnedProcedure> = served
+                    .snapshot
+                    .procedures
+                    .values()
+                    .map(|entry| &entry.procedure)
+                    .filter(|procedure| procedure.owner.as_ref() == Some(&email))
+                    .map(|procedure| {
+                        let progress = progress.get(procedure.id.as_str());
+                        OwnedProcedure {
+                            id: procedure.id.clone(),
+                            title: procedure.title.clone(),
+                            version: procedure.version.as_ref().map(ToString::to_string),
+                            review_due: reviews.get(&procedure.id).map(|r| r.due),
+                            acknowledged: progress.map_or(0, |p| p.acknowledged),
+                            required: progress.map_or(0, |p| p.required),
+                            last_review: history
+                                .get(procedure.id.as_str())
+                                .and_then(|answers| answers.last())
+                                .map(|r| (r.outcome.clone(), r.reviewed_at)),
+                        }
+                    })
+                    .collect();
+                private(compose::owned_list(
+                    &owned,
+                    self.clock.now().with_timezone(&self.time_zone).date_naive(),
+                ))
             }
             Request::Acknowledge { id, hash_prefix } => {
                 let Some(email) = email else {

@@ -18,11 +18,11 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
 use crate::core::procedure::{ControlId, Email, ProcedureId};
-use crate::core::reminders::{ReviewSubject, review_subject};
+use crate::core::reminders::ReviewSubject;
 use crate::engine::library::Library;
 use crate::evidence::{EvidencePack, render_csv, render_html, render_json, status_name};
 use crate::html::{STYLE, escape, markdown, page};
-use crate::scheduler::review_records;
+use crate::scheduler::review_subjects;
 use crate::store::Store;
 use crate::store::evidence::AckProgress;
 
@@ -253,29 +253,25 @@ async fn procedure_rows(
         return Ok(Vec::new());
     };
     let history = store.review_history().await?;
-    let directory = served.snapshot.directory.clone().unwrap_or_default();
-    let mut rows = Vec::new();
-    for (id, entry) in &served.snapshot.procedures {
-        let procedure = &entry.procedure;
-        let zone = procedure
-            .owner
-            .as_ref()
-            .map_or(time_zone, |o| directory.time_zone_of(o, time_zone));
-        rows.push(Row {
-            id: id.clone(),
-            title: procedure.title.clone(),
-            version: procedure.version.as_ref().map(ToString::to_string),
-            owner: procedure.owner.as_ref().map(ToString::to_string),
-            classification: procedure.classification.to_string(),
-            review: review_subject(
-                procedure,
-                &entry.content_hash.to_hex(),
-                &review_records(&history, id.as_str()),
-                zone,
-            ),
-            progress: store.current_requirement(id.as_str()).await?,
-        });
-    }
+    let mut reviews = review_subjects(&served.snapshot, &history, time_zone);
+    let mut progress = store.requirement_progress(None).await?;
+    let rows = served
+        .snapshot
+        .procedures
+        .iter()
+        .map(|(id, entry)| {
+            let procedure = &entry.procedure;
+            Row {
+                id: id.clone(),
+                title: procedure.title.clone(),
+                version: procedure.version.as_ref().map(ToString::to_string),
+                owner: procedure.owner.as_ref().map(ToString::to_string),
+                classification: procedure.classification.to_string(),
+                review: reviews.remove(id),
+                progress: progress.remove(id.as_str()),
+            }
+        })
+        .collect();
     Ok(rows)
 }
 

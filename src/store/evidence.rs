@@ -194,6 +194,15 @@ impl ReportVersion {
     }
 }
 
+/// Selects, from `announcements a`, each procedure's latest announcement that asked for
+/// acknowledgement, unless the procedure was withdrawn after it: the version people must
+/// acknowledge now.
+const LATEST_REQUIRED: &str = "a.requires_ack = 1 \
+    AND a.id = (SELECT MAX(b.id) FROM announcements b \
+        WHERE b.procedure_id = a.procedure_id AND b.requires_ack = 1) \
+    AND NOT EXISTS (SELECT 1 FROM announcements w WHERE w.procedure_id = a.procedure_id \
+        AND w.kind = 'removed' AND w.id > a.id)";
+
 /// A repeated review answer within this window is the same answer delivered twice.
 pub const REVIEW_REPEAT_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 
@@ -363,47 +372,61 @@ impl Store {
         &self,
         procedure_id: &str,
     ) -> Result<Option<AckProgress>, StoreError> {
-        let row = sqlx::query(
-            "SELECT a.id, a.content_hash, a.to_version FROM announcements a \
-             WHERE a.procedure_id = $1 AND a.requires_ack = 1 \
-             AND NOT EXISTS (SELECT 1 FROM announcements w WHERE w.procedure_id = a.procedure_id \
-                 AND w.kind = 'removed' AND w.id > a.id) \
-             ORDER BY a.id DESC LIMIT 1",
-        )
-        .bind(procedure_id)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let content_hash: String = row.try_get("content_hash")?;
-        let counts = sqlx::query(
-            "SELECT COUNT(*) AS required, COUNT(k.id) AS acknowledged FROM ack_requirements r \
-             LEFT JOIN acknowledgements k ON k.email = r.email \
-                 AND k.procedure_id = r.procedure_id AND k.content_hash = r.content_hash \
-             WHERE r.procedure_id = $1 AND r.content_hash = $2",
-        )
-        .bind(procedure_id)
-        .bind(&content_hash)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(Some(AckProgress {
-            content_hash,
-            version: optional_text(&row, "to_version")?,
-            required: counts.try_get("required")?,
-            acknowledged: counts.try_get("acknowledged")?,
-        }))
+        Ok(self
+            .requirement_progress(Some(procedure_id))
+            .await?
+            .remove(procedure_id))
+    }
+
+    /// For every live procedure (or one), the version people must acknowledge now and how
+    /// many of those asked have: one query, for pages and digests that list them all.
+    pub async fn requirement_progress(
+        &self,
+        procedure_id: Option<&str>,
+    ) -> Result<BTreeMap<String, AckProgress>, StoreError> {
+        let which = if procedure_id.is_some() {
+            "a.procedure_id = $1 AND"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT a.procedure_id, a.content_hash, a.to_version, \
+             (SELECT COUNT(*) FROM ack_requirements r WHERE r.procedure_id = a.procedure_id \
+                 AND r.content_hash = a.content_hash) AS required, \
+             (SELECT COUNT(*) FROM ack_requirements r JOIN acknowledgements k \
+                 ON k.email = r.email AND k.procedure_id = r.procedure_id \
+                 AND k.content_hash = r.content_hash \
+                 WHERE r.procedure_id = a.procedure_id AND r.content_hash = a.content_hash) \
+                 AS acknowledged \
+             FROM announcements a WHERE {which} {LATEST_REQUIRED}"
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(procedure_id) = procedure_id {
+            query = query.bind(procedure_id);
+        }
+        let mut progress = BTreeMap::new();
+        for row in query.fetch_all(self.pool()).await? {
+            progress.insert(
+                row.try_get("procedure_id")?,
+                AckProgress {
+                    content_hash: row.try_get("content_hash")?,
+                    version: optional_text(&row, "to_version")?,
+                    required: row.try_get("required")?,
+                    acknowledged: row.try_get("acknowledged")?,
+                },
+            );
+        }
+        Ok(progress)
     }
 
     /// Per live procedure, the version people currently acknowledge and who was asked to.
     pub async fn current_requirements(
         &self,
     ) -> Result<BTreeMap<String, CurrentRequirement>, StoreError> {
-        let latest = sqlx::query(
+        let latest = sqlx::query(&format!(
             "SELECT a.procedure_id, a.content_hash, a.to_version FROM announcements a \
-             WHERE a.requires_ack = 1 AND a.id = (SELECT MAX(b.id) FROM announcements b \
-                 WHERE b.procedure_id = a.procedure_id AND b.requires_ack = 1) \
-             AND NOT EXISTS (SELECT 1 FROM announcements w WHERE w.procedure_id = a.procedure_id \
-                 AND w.kind = 'removed' AND w.id > a.id)",
-        )
+             WHERE {LATEST_REQUIRED}"
+        ))
         .fetch_all(self.pool())
         .await?;
         let mut current = BTreeMap::new();
@@ -649,21 +672,6 @@ impl Store {
         outbox::enqueue_many(&mut transaction, now, messages).await?;
         transaction.commit().await?;
         Ok(true)
-    }
-
-    pub async fn latest_review(
-        &self,
-        procedure_id: &str,
-    ) -> Result<Option<StoredReview>, StoreError> {
-        let row = sqlx::query(
-            "SELECT procedure_id, content_hash, version, email, outcome, reviewed_at, \
-             snooze_until FROM reviews WHERE procedure_id = $1 \
-             ORDER BY reviewed_at DESC, id DESC LIMIT 1",
-        )
-        .bind(procedure_id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|row| review_from_row(&row)).transpose()
     }
 
     /// Every review answer, oldest first, by procedure.
