@@ -30,18 +30,25 @@ pub struct CurrentRequirement {
     pub audience: BTreeSet<Email>,
 }
 
-/// One announcement to record.
+/// One announcement to record, with the people who must acknowledge it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedAnnouncement {
+    /// Identifies the change (procedure, kind, versions and content), so a replayed sync
+    /// records it once.
     pub key: String,
     pub id: ProcedureId,
     /// A `ChangeKind`, or `baseline` (first asked), or `audience` (new audience members).
     pub kind: String,
     pub from_version: Option<String>,
     pub to_version: Option<String>,
+    /// Empty for a removed procedure.
     pub content_hash: String,
     pub title: String,
     pub summary: String,
+    pub commit_id: Option<String>,
+    /// Whether this announcement sets the version people must acknowledge (a new or
+    /// materially changed procedure, or one first asked about), even of nobody.
+    pub requires_ack: bool,
     /// Who must acknowledge (empty when none must).
     pub must_acknowledge: BTreeSet<Email>,
 }
@@ -149,6 +156,8 @@ pub fn plan_announcements(
             content_hash: content_hash.clone(),
             title: change.title.clone(),
             summary: change.summary.clone(),
+            commit_id: snapshot.commit.as_ref().map(|c| c.id.clone()),
+            requires_ack: change.kind.requires_acknowledgement(),
             must_acknowledge: must_acknowledge.clone(),
         });
         if let Some(entry) = entry {
@@ -225,6 +234,8 @@ pub fn plan_announcements(
             } else {
                 format!("{} more people in the audience", newcomers.len())
             },
+            commit_id: snapshot.commit.as_ref().map(|c| c.id.clone()),
+            requires_ack: true,
             must_acknowledge: newcomers.clone(),
         });
         for email in newcomers {

@@ -21,8 +21,7 @@ use crate::core::request::{Request, ReviewOutcome, action};
 use crate::core::snapshot::Snapshot;
 use crate::search::Viewer;
 use crate::store::evidence::{
-    AckOutcome, BatchRecorded, LookupRecord, NewAcknowledgement, NewAnnouncement, NewReview,
-    StoredVersion,
+    AckOutcome, BatchRecorded, LookupRecord, NewAcknowledgement, NewReview, StoredVersion,
 };
 use crate::store::outbox::NewOutboxMessage;
 use crate::store::{Store, StoreError};
@@ -181,25 +180,6 @@ impl Engine {
                 ));
             }
         }
-        let announcements: Vec<NewAnnouncement> = plan
-            .announcements
-            .iter()
-            .map(|a| NewAnnouncement {
-                key: a.key.clone(),
-                procedure_id: a.id.to_string(),
-                kind: a.kind.clone(),
-                from_version: a.from_version.clone(),
-                to_version: a.to_version.clone(),
-                content_hash: a.content_hash.clone(),
-                title: a.title.clone(),
-                summary: a.summary.clone(),
-                commit_id: snapshot.commit.as_ref().map(|c| c.id.clone()),
-                audience: a.must_acknowledge.iter().map(ToString::to_string).collect(),
-                requires_ack: !a.must_acknowledge.is_empty()
-                    || a.kind == "baseline"
-                    || matches!(a.kind.as_str(), "added" | "material"),
-            })
-            .collect();
         let batch_key = short_digest(
             &plan
                 .announcements
@@ -251,7 +231,7 @@ impl Engine {
         }
         let recorded = self
             .store
-            .record_announcements(now, &versions, &announcements, &messages)
+            .record_announcements(now, &versions, &plan.announcements, &messages)
             .await?;
         if recorded.queued > 0 {
             self.outbox_wake.notify_one();

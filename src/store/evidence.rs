@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::core::announce::CurrentRequirement;
+use crate::core::announce::{CurrentRequirement, PlannedAnnouncement};
 use crate::core::port::Platform;
 use crate::core::procedure::Email;
 use crate::store::ledger::{self, EntryKind};
@@ -28,25 +28,6 @@ pub struct StoredVersion {
     pub commit_id: Option<String>,
     pub commit_author: Option<String>,
     pub committed_at: Option<DateTime<Utc>>,
-}
-
-/// One change to announce, with the people who must acknowledge it (empty when editorial).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewAnnouncement {
-    /// Identifies the change (procedure, kind, from and to content), so a replayed sync
-    /// records it once.
-    pub key: String,
-    pub procedure_id: String,
-    pub kind: String,
-    pub from_version: Option<String>,
-    pub to_version: Option<String>,
-    /// Empty for a removed procedure.
-    pub content_hash: String,
-    pub title: String,
-    pub summary: String,
-    pub commit_id: Option<String>,
-    pub audience: Vec<String>,
-    pub requires_ack: bool,
 }
 
 #[derive(Serialize)]
@@ -234,7 +215,7 @@ impl Store {
         &self,
         now: DateTime<Utc>,
         versions: &[StoredVersion],
-        announcements: &[NewAnnouncement],
+        announcements: &[PlannedAnnouncement],
         messages: &[NewOutboxMessage],
     ) -> Result<BatchRecorded, StoreError> {
         let mut transaction = self.begin_write().await?;
@@ -269,7 +250,7 @@ impl Store {
                  ON CONFLICT (announce_key) DO NOTHING RETURNING id",
             )
             .bind(&announcement.key)
-            .bind(&announcement.procedure_id)
+            .bind(announcement.id.as_str())
             .bind(&announcement.kind)
             .bind(announcement.from_version.as_deref())
             .bind(announcement.to_version.as_deref())
@@ -284,8 +265,13 @@ impl Store {
             let Some(row) = inserted else { continue };
             let id: i64 = row.try_get("id")?;
             recorded.announcements += 1;
+            let audience: Vec<String> = announcement
+                .must_acknowledge
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             let must_acknowledge: &[String] = if announcement.requires_ack {
-                &announcement.audience
+                &audience
             } else {
                 &[]
             };
@@ -301,7 +287,7 @@ impl Store {
                 let mut query = sqlx::query(&sql);
                 for email in chunk {
                     query = query
-                        .bind(&announcement.procedure_id)
+                        .bind(announcement.id.as_str())
                         .bind(&announcement.content_hash)
                         .bind(email)
                         .bind(announcement.to_version.as_deref())
@@ -314,7 +300,7 @@ impl Store {
                 &mut transaction,
                 now,
                 EntryKind::Announcement,
-                &announcement.procedure_id,
+                announcement.id.as_str(),
                 &AnnouncementPayload {
                     kind: &announcement.kind,
                     from_version: announcement.from_version.as_deref(),

@@ -8,14 +8,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use procbot::adapters::console::{ConsolePort, Sent};
 use procbot::clock::{Clock, ManualClock};
+use procbot::core::announce::PlannedAnnouncement;
 use procbot::core::message::Message;
 use procbot::core::port::{Destination, MessageRef, Platform};
 use procbot::core::procedure::Email;
 use procbot::delivery::{OutboxWorker, Pace};
 use procbot::store::Store;
-use procbot::store::evidence::{
-    AckOutcome, NewAcknowledgement, NewAnnouncement, StoredVersion, VersionStatus,
-};
+use procbot::store::evidence::{AckOutcome, NewAcknowledgement, StoredVersion, VersionStatus};
 use procbot::store::outbox::NewOutboxMessage;
 
 use crate::db::{TestDb, on_both_backends};
@@ -52,10 +51,16 @@ fn version(id: &str, hash: &str, v: &str) -> StoredVersion {
     }
 }
 
-fn announcement(id: &str, kind: &str, hash: &str, v: &str, audience: &[&str]) -> NewAnnouncement {
-    NewAnnouncement {
+fn announcement(
+    id: &str,
+    kind: &str,
+    hash: &str,
+    v: &str,
+    audience: &[&str],
+) -> PlannedAnnouncement {
+    PlannedAnnouncement {
         key: format!("{id}/{kind}/{hash}"),
-        procedure_id: id.into(),
+        id: procbot::core::procedure::ProcedureId::parse(id).unwrap(),
         kind: kind.into(),
         from_version: None,
         to_version: (!v.is_empty()).then(|| v.to_string()),
@@ -63,8 +68,8 @@ fn announcement(id: &str, kind: &str, hash: &str, v: &str, audience: &[&str]) ->
         title: format!("Procedure {id}"),
         summary: format!("{kind} {v}"),
         commit_id: None,
-        audience: audience.iter().map(|s| s.to_string()).collect(),
         requires_ack: matches!(kind, "added" | "material" | "baseline"),
+        must_acknowledge: audience.iter().map(|s| Email::parse(s).unwrap()).collect(),
     }
 }
 
