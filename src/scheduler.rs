@@ -119,10 +119,19 @@ impl Scheduler {
 
     /// The reminders due at `at` that have not been sent: what a tick at `at` would send.
     pub async fn plan(&self, at: DateTime<Utc>) -> Result<Vec<Reminder>, StoreError> {
-        let Some(served) = self.library.current() else {
-            return Ok(Vec::new());
-        };
-        let snapshot = &served.snapshot;
+        match self.library.current() {
+            Some(served) => self.plan_for(&served.snapshot, at).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The reminders due at `at` for the procedures of `snapshot` (a dry run needs no search
+    /// index, only the procedures).
+    pub async fn plan_for(
+        &self,
+        snapshot: &Snapshot,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Reminder>, StoreError> {
         let directory = snapshot.directory.clone().unwrap_or_default();
         let history = self.store.review_history().await?;
         let reviews: Vec<ReviewSubject> =

@@ -348,21 +348,17 @@ pub async fn preview_reminders(
             .context("reading the announced state")?
             .context("no procedures have been synced from git yet: run `procbot serve` first")?,
     };
-    let library = Arc::new(Library::default());
-    library
-        .serve(Arc::new(snapshot))
-        .context("building the search index")?;
     let scheduler = Scheduler::new(
         store.clone(),
         Arc::new(crate::clock::SystemClock),
-        library,
+        Arc::new(Library::default()),
         Vec::new(),
         calendar_of(config),
         Some(config.schedule.digest.0.clone()),
         config.schedule.security_lead.clone().map(|e| e.0),
         Arc::new(Notify::new()),
     );
-    let reminders = scheduler.plan(at).await?;
+    let reminders = scheduler.plan_for(&snapshot, at).await?;
     store.close().await;
     Ok(reminders)
 }
