@@ -29,6 +29,15 @@ use crate::store::{Store, StoreError};
 /// How often the scheduler looks at the clock.
 pub const TICK: Duration = Duration::from_secs(60);
 
+/// When and to whom reminders go, from the `[schedule]` configuration.
+#[derive(Clone, Debug)]
+pub struct ReminderPolicy {
+    pub calendar: Calendar,
+    /// When the weekly digest fires; `None` for no digest.
+    pub digest: Option<Schedule>,
+    pub security_lead: Option<Email>,
+}
+
 pub struct Scheduler {
     store: Store,
     clock: Arc<dyn Clock>,
@@ -94,15 +103,12 @@ pub fn review_subjects(
 }
 
 impl Scheduler {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
         library: Arc<Library>,
         targets: Vec<Target>,
-        calendar: Calendar,
-        digest: Option<Schedule>,
-        security_lead: Option<Email>,
+        policy: ReminderPolicy,
         outbox_wake: Arc<Notify>,
     ) -> Scheduler {
         Scheduler {
@@ -110,9 +116,9 @@ impl Scheduler {
             clock,
             library,
             targets,
-            calendar,
-            digest,
-            security_lead,
+            calendar: policy.calendar,
+            digest: policy.digest,
+            security_lead: policy.security_lead,
             outbox_wake,
         }
     }

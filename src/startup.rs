@@ -21,7 +21,7 @@ use crate::http::webhook::GitWebhook;
 use crate::http::{HttpState, router};
 use crate::repo::state::AnnouncedState;
 use crate::repo::sync::{Source, SyncOutcome, Syncer};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{ReminderPolicy, Scheduler};
 use crate::store::Store;
 
 /// A built application: the listener is bound (so port 0 works in tests) and the first sync
@@ -45,13 +45,17 @@ pub struct Services {
     pub scheduler: Scheduler,
 }
 
-/// Working hours and days from the configuration.
-pub fn calendar_of(config: &Config) -> Calendar {
-    Calendar {
-        time_zone: config.schedule.timezone.0,
-        start: config.schedule.working_hours.start,
-        end: config.schedule.working_hours.end,
-        working_days: config.schedule.working_days.0.clone(),
+/// Working hours, days, the digest and the security lead from the configuration.
+pub fn reminder_policy(config: &Config) -> ReminderPolicy {
+    ReminderPolicy {
+        calendar: Calendar {
+            time_zone: config.schedule.timezone.0,
+            start: config.schedule.working_hours.start,
+            end: config.schedule.working_hours.end,
+            working_days: config.schedule.working_days.0.clone(),
+        },
+        digest: Some(config.schedule.digest.0.clone()),
+        security_lead: config.schedule.security_lead.clone().map(|e| e.0),
     }
 }
 
@@ -92,7 +96,7 @@ impl Services {
                 announce_channel: channel.clone(),
             })
             .collect();
-        let security_lead = config.schedule.security_lead.clone().map(|e| e.0);
+        let policy = reminder_policy(config);
         let engine = Arc::new(
             Engine::new(
                 store.clone(),
@@ -101,7 +105,7 @@ impl Services {
                 targets.clone(),
                 outbox_wake.clone(),
             )
-            .with_security_lead(security_lead.clone())
+            .with_security_lead(policy.security_lead.clone())
             .with_time_zone(config.schedule.timezone.0),
         );
         let scheduler = Scheduler::new(
@@ -109,9 +113,7 @@ impl Services {
             clock.clone(),
             library.clone(),
             targets,
-            calendar_of(config),
-            Some(config.schedule.digest.0.clone()),
-            security_lead,
+            policy,
             outbox_wake.clone(),
         );
         let mut outbox = OutboxWorker::new(store.clone(), clock.clone(), instance);
@@ -353,9 +355,7 @@ pub async fn preview_reminders(
         Arc::new(crate::clock::SystemClock),
         Arc::new(Library::default()),
         Vec::new(),
-        calendar_of(config),
-        Some(config.schedule.digest.0.clone()),
-        config.schedule.security_lead.clone().map(|e| e.0),
+        reminder_policy(config),
         Arc::new(Notify::new()),
     );
     let reminders = scheduler.plan_for(&snapshot, at).await?;

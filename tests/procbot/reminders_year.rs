@@ -10,7 +10,7 @@ use procbot::adapters::console::Sent;
 use procbot::config::EmailAddress;
 use procbot::core::port::Destination;
 use procbot::scheduler::Scheduler;
-use procbot::startup::calendar_of;
+use procbot::startup::reminder_policy;
 use tokio::sync::Notify;
 
 use crate::bot::{TestBot, email, render};
@@ -352,9 +352,10 @@ async fn two_schedulers_on_one_postgres_database_send_each_reminder_once() {
             platform: procbot::core::port::Platform::Console,
             announce_channel: Some(crate::bot::ANNOUNCE_CHANNEL.into()),
         }],
-        calendar_of(&bot.config),
-        Some(bot.config.schedule.digest.0.clone()),
-        None,
+        procbot::scheduler::ReminderPolicy {
+            security_lead: None,
+            ..reminder_policy(&bot.config)
+        },
         Arc::new(Notify::new()),
     );
     let first = &bot.services.scheduler;
