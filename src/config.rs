@@ -267,6 +267,34 @@ pub struct ProceduresConfig {
     pub directory: PathBuf,
     /// Where procbot remembers the last announced snapshot across restarts.
     pub state_file: PathBuf,
+    /// The repository's web UI for one file, with `{path}` for the file's path
+    /// (`https://git.example.com/acme/procedures/src/branch/main/{path}`); chat answers link
+    /// to it.
+    pub web_url: Option<WebUrlTemplate>,
+}
+
+/// An http(s) URL template holding `{path}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebUrlTemplate(pub String);
+
+impl<'de> Deserialize<'de> for WebUrlTemplate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if !text.contains("{path}") {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` must contain `{{path}}`, where the procedure file's path goes"
+            )));
+        }
+        let example = text.replace("{path}", "operations/backup.md");
+        match url::Url::parse(&example) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+                Ok(WebUrlTemplate(text))
+            }
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` must be an http:// or https:// URL with `{{path}}` in it"
+            ))),
+        }
+    }
 }
 
 impl Default for ProceduresConfig {
@@ -278,6 +306,7 @@ impl Default for ProceduresConfig {
             poll_every: HumanDuration(Duration::from_secs(300)),
             directory: PathBuf::from(crate::repo::DIRECTORY_FILE),
             state_file: PathBuf::from("procbot-state.json"),
+            web_url: None,
         }
     }
 }

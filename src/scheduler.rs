@@ -138,7 +138,12 @@ impl Scheduler {
         snapshot: &Snapshot,
         at: DateTime<Utc>,
     ) -> Result<Vec<Reminder>, StoreError> {
-        let directory = snapshot.directory.clone().unwrap_or_default();
+        // People the directory gives no time zone are reminded in their chat profile's.
+        let directory = snapshot
+            .directory
+            .clone()
+            .unwrap_or_default()
+            .with_profile_time_zones(&self.store.profile_time_zones().await?);
         let history = self.store.review_history().await?;
         let reviews: Vec<ReviewSubject> =
             review_subjects(snapshot, &history, self.calendar.time_zone)

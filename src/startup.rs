@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::adapters::{Connection, Inbound};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::port::ChatPort;
@@ -31,6 +32,8 @@ pub struct Application {
     state: Arc<HttpState>,
     services: Services,
     trigger: Arc<Notify>,
+    /// The chat platforms' inbound sides: routes merged into the router, supervised tasks.
+    inbound: Vec<Inbound>,
 }
 
 /// The parts every way of running procbot shares: store, served procedures, engine,
@@ -106,7 +109,8 @@ impl Services {
                 outbox_wake.clone(),
             )
             .with_security_lead(policy.security_lead.clone())
-            .with_time_zone(config.schedule.timezone.0),
+            .with_time_zone(config.schedule.timezone.0)
+            .with_web_url(config.procedures.web_url.clone().map(|t| t.0)),
         );
         let scheduler = Scheduler::new(
             store.clone(),
@@ -169,6 +173,18 @@ impl Services {
     }
 }
 
+/// The chat platforms the configuration enables (a bot token present), connected: their
+/// ports and inbound sides, not yet started. Nothing here waits on the network.
+pub fn connect_platforms(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Vec<Connection>> {
+    let connections = Vec::new();
+    let _ = clock;
+    let _ = config;
+    Ok(connections)
+}
+
 /// Where the configuration says procedures come from.
 pub fn source_of(config: &Config) -> Source {
     match &config.procedures.git_url {
@@ -190,10 +206,16 @@ impl Application {
         let listener = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("listening on {}", config.http.listen))?;
-        // The Slack and Discord adapters plug in here as they arrive; until then announcements
-        // and acknowledgement requests are recorded, and `procbot chat` shows them.
-        let services =
-            Services::build(&config, clock.clone(), Vec::new(), &instance_name()).await?;
+        let connections = connect_platforms(&config, clock.clone())?;
+        let ports = connections
+            .iter()
+            .map(|c| (c.port.clone(), c.announce_channel.clone()))
+            .collect();
+        let services = Services::build(&config, clock.clone(), ports, &instance_name()).await?;
+        let inbound = connections
+            .into_iter()
+            .map(|connection| (connection.start)(services.engine.clone()))
+            .collect();
         let trigger = Arc::new(Notify::new());
         let state = Arc::new(HttpState {
             served: services.syncer.subscribe(),
@@ -224,6 +246,7 @@ impl Application {
             state,
             services,
             trigger,
+            inbound,
         })
     }
 
@@ -274,6 +297,19 @@ impl Application {
             scheduler.run(scheduler_stop).await;
             "scheduler"
         });
+        let mut app = router(self.state);
+        for inbound in self.inbound {
+            if let Some(routes) = inbound.routes {
+                app = app.merge(routes);
+            }
+            if let Some((name, task)) = inbound.task {
+                let stop = stop_receiver.clone();
+                tasks.spawn(async move {
+                    task(stop).await;
+                    name
+                });
+            }
+        }
         let crashed = Arc::new(Notify::new());
         let stopping = stop_receiver;
         let monitor = tokio::spawn({
@@ -300,7 +336,7 @@ impl Application {
             }
         });
         tracing::info!(%address, "HTTP server listening");
-        let served = axum::serve(self.listener, router(self.state))
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     () = shutdown => {}

@@ -39,6 +39,9 @@ pub fn render_plain(message: &Message) -> String {
             Block::Context { text } => {
                 out.push_str(&format!("({text})\n"));
             }
+            Block::Link { label, url } => {
+                out.push_str(&format!("{}: {url}\n", one_line(label)));
+            }
             Block::Actions { buttons } => {
                 for button in buttons {
                     out.push_str(&format!(

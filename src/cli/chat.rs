@@ -176,7 +176,9 @@ pub async fn run(
         };
         for reply in engine.handle(&actor, request, &origin).await {
             match reply {
-                Reply::Private(message) => print(&out, &format!("{}\n", render_plain(&message))),
+                Reply::Private(message) | Reply::Shareable(message) => {
+                    print(&out, &format!("{}\n", render_plain(&message)))
+                }
                 Reply::Update {
                     message_ref,
                     message,

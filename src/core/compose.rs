@@ -66,8 +66,13 @@ fn first_paragraph(markdown: &str) -> Option<String> {
     (!paragraph.is_empty()).then(|| paragraph.join(" "))
 }
 
-/// A procedure in full: title, purpose, numbered steps, owner, version, classification.
-pub fn procedure_view(procedure: &Procedure, extra_buttons: Vec<Button>) -> Message {
+/// A procedure in full: title, purpose, numbered steps, owner, version, classification, and
+/// a link to it in the repository's web UI when one is configured.
+pub fn procedure_view(
+    procedure: &Procedure,
+    extra_buttons: Vec<Button>,
+    link: Option<String>,
+) -> Message {
     let mut message = Message::new().header(format!(
         "{}{}",
         procedure.title,
@@ -118,6 +123,7 @@ pub fn procedure_view(procedure: &Procedure, extra_buttons: Vec<Button>) -> Mess
     }
     message = message.fields(fields);
     message = message.context(format!("Source: {}", procedure.path));
+    message = message.link("Open in the repository", link);
     message.actions(extra_buttons)
 }
 
@@ -130,9 +136,10 @@ pub fn procedure_line(id: &ProcedureId, title: &str, version: Option<&str>) -> S
 pub fn lookup_results(
     best: &Procedure,
     best_buttons: Vec<Button>,
+    link: Option<String>,
     others: &[(ProcedureId, String)],
 ) -> Message {
-    let mut message = procedure_view(best, best_buttons);
+    let mut message = procedure_view(best, best_buttons, link);
     if !others.is_empty() {
         message = message.divider().text("Other matches:").list(
             false,

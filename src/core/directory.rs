@@ -74,6 +74,16 @@ impl Directory {
             .unwrap_or(default)
     }
 
+    /// Fills in the time zone of people the directory gives none, from their chat profiles.
+    pub fn with_profile_time_zones(mut self, zones: &BTreeMap<Email, chrono_tz::Tz>) -> Directory {
+        for person in self.people.values_mut() {
+            if person.time_zone.is_none() {
+                person.time_zone = zones.get(&person.email).copied();
+            }
+        }
+        self
+    }
+
     pub fn knows_person(&self, email: &Email) -> bool {
         self.people.contains_key(email)
     }

@@ -33,6 +33,11 @@ pub enum Block {
     Context {
         text: String,
     },
+    /// A link out of chat (the procedure in the repository's web UI). `url` is http(s).
+    Link {
+        label: String,
+        url: String,
+    },
     /// Buttons in a row.
     Actions {
         buttons: Vec<Button>,
@@ -89,6 +94,17 @@ impl Message {
 
     pub fn context(mut self, text: impl Into<String>) -> Message {
         self.blocks.push(Block::Context { text: text.into() });
+        self
+    }
+
+    /// Adds a link, if `url` is an http(s) URL; anything else is left out.
+    pub fn link(mut self, label: impl Into<String>, url: Option<String>) -> Message {
+        if let Some(url) = url.filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+            self.blocks.push(Block::Link {
+                label: label.into(),
+                url,
+            });
+        }
         self
     }
 

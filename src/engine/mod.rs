@@ -60,6 +60,10 @@ pub struct Origin {
 pub enum Reply {
     /// Show only to the person who asked (ephemeral, or a DM).
     Private(Message),
+    /// May be shown where the question was asked, a channel thread included: it names no
+    /// confidential or restricted procedure and nothing about the person. Adapters that only
+    /// answer privately treat it as `Private`.
+    Shareable(Message),
     /// Replace the message whose button was clicked.
     Update {
         message_ref: MessageRef,
@@ -84,6 +88,8 @@ pub struct Engine {
     security_lead: Option<Email>,
     /// For dates people read (a review's date) when the directory gives no zone.
     time_zone: chrono_tz::Tz,
+    /// `procedures.web_url`: where a procedure file is shown in the repository's web UI.
+    web_url: Option<String>,
 }
 
 fn short_digest(parts: &[&str]) -> String {
@@ -133,7 +139,20 @@ impl Engine {
             references: AtomicU64::new(0),
             security_lead: None,
             time_zone: chrono_tz::UTC,
+            web_url: None,
         }
+    }
+
+    /// Links procedures to the repository's web UI: `template` holds `{path}`, replaced by
+    /// the file's path in the repository.
+    pub fn with_web_url(mut self, template: Option<String>) -> Engine {
+        self.web_url = template;
+        self
+    }
+
+    fn web_link(&self, procedure: &Procedure) -> Option<String> {
+        let template = self.web_url.as_ref()?;
+        Some(template.replace("{path}", &encode_path(&procedure.path)))
     }
 
     pub fn with_time_zone(mut self, time_zone: chrono_tz::Tz) -> Engine {
@@ -301,9 +320,10 @@ impl Engine {
         };
         let email = self.person(actor).await?;
         let private = |message: Message| Ok(vec![Reply::Private(message)]);
+        let shareable = |message: Message| Ok(vec![Reply::Shareable(message)]);
         match request {
-            Request::Help => private(compose::help()),
-            Request::Unknown { text } => private(compose::not_understood(text)),
+            Request::Help => shareable(compose::help()),
+            Request::Unknown { text } => shareable(compose::not_understood(text)),
             Request::Lookup { query } => self.lookup(actor, email.as_ref(), &served, query).await,
             Request::Show { id } => {
                 let Some(procedure) = visible(&served, id, email.as_ref()) else {
@@ -313,7 +333,12 @@ impl Engine {
                     Some(email) => self.ack_button_if_pending(email, &procedure.id).await?,
                     None => Vec::new(),
                 };
-                private(compose::procedure_view(procedure, buttons))
+                let view = compose::procedure_view(procedure, buttons, self.web_link(procedure));
+                if procedure.classification.is_private() {
+                    private(view)
+                } else {
+                    shareable(view)
+                }
             }
             Request::List => {
                 let entries: Vec<(ProcedureId, String, Option<String>)> = served
@@ -512,7 +537,12 @@ impl Engine {
                     .iter()
                     .map(|hit| (hit.id.clone(), hit.title.clone()))
                     .collect();
-                compose::lookup_results(&best.procedure, buttons, &others)
+                compose::lookup_results(
+                    &best.procedure,
+                    buttons,
+                    self.web_link(&best.procedure),
+                    &others,
+                )
             }
             None => compose::no_match(
                 query,
@@ -523,7 +553,18 @@ impl Engine {
                     .collect::<Vec<_>>(),
             ),
         };
-        Ok(vec![Reply::Private(message)])
+        // An Acknowledge button acts for whoever clicks it, so it does not make an answer
+        // personal; a private procedure among the results or suggestions does.
+        let names_private = found
+            .results
+            .iter()
+            .chain(&found.suggestions)
+            .any(|hit| hit.private_only);
+        Ok(vec![if names_private {
+            Reply::Private(message)
+        } else {
+            Reply::Shareable(message)
+        }])
     }
 
     /// Updates the clicked message so its button shows what happened.
@@ -841,8 +882,14 @@ impl Engine {
         Ok(replies)
     }
 
-    /// Links a chat account to a person (after an adapter looked up its email).
-    pub async fn link_identity(&self, actor: &Actor, email: &Email) -> Result<(), EngineError> {
+    /// Links a chat account to a person (after an adapter looked up its email), with the
+    /// time zone of its profile when the platform gives one.
+    pub async fn link_identity(
+        &self,
+        actor: &Actor,
+        email: &Email,
+        time_zone: Option<&str>,
+    ) -> Result<(), EngineError> {
         self.store
             .link_identity(
                 self.clock.now(),
@@ -850,6 +897,7 @@ impl Engine {
                 &actor.workspace,
                 &actor.user_id,
                 email.as_str(),
+                time_zone,
             )
             .await?;
         Ok(())
@@ -892,6 +940,15 @@ pub fn choose_platform(targets: &[Target], snapshot: &Snapshot, email: &Email) -
                 .find(|p| matches!(p, Platform::Console | Platform::Slack))
         })
         .or_else(|| targets.first().map(|t| t.platform))
+}
+
+/// A repository path as it goes into a URL: each segment percent-encoded, slashes kept.
+fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| url::form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>())
+        .map(|segment| segment.replace('+', "%20"))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Whether `email` may see `procedure`: confidential and restricted ones only by their

@@ -698,7 +698,8 @@ impl Store {
         Ok(())
     }
 
-    /// Links a chat account to a person; a later link for the same account replaces it.
+    /// Links a chat account to a person, with the time zone of its profile when the platform
+    /// tells one; a later link for the same account replaces it.
     pub async fn link_identity(
         &self,
         now: DateTime<Utc>,
@@ -706,20 +707,60 @@ impl Store {
         workspace: &str,
         user_id: &str,
         email: &str,
+        time_zone: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO identities (platform, workspace, user_id, email, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (platform, workspace, user_id) \
-             DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at",
+            "INSERT INTO identities (platform, workspace, user_id, email, updated_at, time_zone) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (platform, workspace, user_id) \
+             DO UPDATE SET email = excluded.email, updated_at = excluded.updated_at, \
+             time_zone = COALESCE(excluded.time_zone, identities.time_zone)",
         )
         .bind(platform.as_str())
         .bind(workspace)
         .bind(user_id)
         .bind(email)
         .bind(to_millis(now))
+        .bind(time_zone)
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// The account most recently linked to `email` on `platform`, if any.
+    pub async fn identity_user_id(
+        &self,
+        platform: Platform,
+        email: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_id FROM identities WHERE platform = $1 AND email = $2 \
+             ORDER BY updated_at DESC LIMIT 1",
+        )
+        .bind(platform.as_str())
+        .bind(email)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|row| row.try_get("user_id")).transpose()?)
+    }
+
+    /// Time zones chat profiles gave, per person (the most recent link wins); zones that are
+    /// not IANA names are left out.
+    pub async fn profile_time_zones(&self) -> Result<BTreeMap<Email, chrono_tz::Tz>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT email, time_zone FROM identities WHERE time_zone IS NOT NULL \
+             ORDER BY updated_at",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut zones = BTreeMap::new();
+        for row in rows {
+            let email: String = row.try_get("email")?;
+            let zone: String = row.try_get("time_zone")?;
+            if let (Ok(email), Ok(zone)) = (Email::parse(&email), zone.parse::<chrono_tz::Tz>()) {
+                zones.insert(email, zone);
+            }
+        }
+        Ok(zones)
     }
 
     pub async fn identity_email(

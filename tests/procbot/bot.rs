@@ -152,7 +152,7 @@ impl TestBot {
         let mut private = Vec::new();
         for reply in replies {
             match reply {
-                Reply::Private(message) => private.push(message),
+                Reply::Private(message) | Reply::Shareable(message) => private.push(message),
                 Reply::Update {
                     message_ref,
                     message,

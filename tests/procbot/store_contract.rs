@@ -343,11 +343,18 @@ async fn identities_link_and_relink(db: &TestDb) {
         None
     );
     store
-        .link_identity(t0(), Platform::Slack, "T1", "U1", "ana@example.com")
+        .link_identity(t0(), Platform::Slack, "T1", "U1", "ana@example.com", None)
         .await
         .unwrap();
     store
-        .link_identity(t0(), Platform::Slack, "T1", "U1", "ana.costa@example.com")
+        .link_identity(
+            t0(),
+            Platform::Slack,
+            "T1",
+            "U1",
+            "ana.costa@example.com",
+            Some("Europe/Lisbon"),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -360,6 +367,38 @@ async fn identities_link_and_relink(db: &TestDb) {
     assert_eq!(
         store
             .identity_email(Platform::Slack, "T2", "U1")
+            .await
+            .unwrap(),
+        None
+    );
+    // The account is found from the email, and its profile's zone kept across a relink
+    // that tells none.
+    assert_eq!(
+        store
+            .identity_user_id(Platform::Slack, "ana.costa@example.com")
+            .await
+            .unwrap(),
+        Some("U1".to_string())
+    );
+    store
+        .link_identity(
+            t0(),
+            Platform::Slack,
+            "T1",
+            "U1",
+            "ana.costa@example.com",
+            None,
+        )
+        .await
+        .unwrap();
+    let zones = store.profile_time_zones().await.unwrap();
+    assert_eq!(
+        zones.get(&Email::parse("ana.costa@example.com").unwrap()),
+        Some(&chrono_tz::Europe::Lisbon)
+    );
+    assert_eq!(
+        store
+            .identity_user_id(Platform::Discord, "ana.costa@example.com")
             .await
             .unwrap(),
         None
