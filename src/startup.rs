@@ -179,9 +179,13 @@ pub fn connect_platforms(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Vec<Connection>> {
-    let connections = Vec::new();
-    let _ = clock;
-    let _ = config;
+    let mut connections = Vec::new();
+    if config.slack.enabled() {
+        connections.push(
+            crate::adapters::slack::connect(&config.slack, clock.clone())
+                .context("setting up Slack")?,
+        );
+    }
     Ok(connections)
 }
 

@@ -45,7 +45,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+/// Hex digits to bytes (signatures are sent in hex).
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
     if !text.len().is_multiple_of(2) {
         return None;
