@@ -42,6 +42,8 @@ pub(crate) enum Failure {
     ServerError,
     /// `{"ok": false, "error": code}` with HTTP 200.
     ApiError(&'static str),
+    /// A normal answer, this much later.
+    Slow(Duration),
 }
 
 /// A Slack account the fake knows.
@@ -285,7 +287,7 @@ fn json_response(status: StatusCode, body: Value) -> Response {
         .into_response()
 }
 
-fn scripted_failure(shared: &Shared, method: &str) -> Option<Response> {
+async fn scripted_failure(shared: &Shared, method: &str) -> Option<Response> {
     let failure = shared
         .state
         .lock()
@@ -294,6 +296,10 @@ fn scripted_failure(shared: &Shared, method: &str) -> Option<Response> {
         .get_mut(method)
         .and_then(VecDeque::pop_front)?;
     Some(match failure {
+        Failure::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            return None;
+        }
         Failure::RateLimited(seconds) => {
             let body = platform_fixtures()
                 .and_then(|dir| {
@@ -340,7 +346,7 @@ async fn web_api(
     body: Bytes,
 ) -> Response {
     let recorded = record(&shared, &method, &http_method, &headers, query, &body);
-    if let Some(failure) = scripted_failure(&shared, &method) {
+    if let Some(failure) = scripted_failure(&shared, &method).await {
         return failure;
     }
     let args = &recorded.args;

@@ -1,6 +1,7 @@
 //! Secrets never reach the logs: a full `procbot serve` run at debug level, with every secret
-//! configured and used (dashboard sign-in right and wrong, a signed webhook, readiness,
-//! metrics, the evidence export), then its whole log searched for each secret.
+//! configured and used (dashboard sign-in right and wrong, a signed webhook, a signed Slack
+//! command answered through the fake Slack's Web API with the bot token, readiness, metrics,
+//! the evidence export), then its whole log searched for each secret.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -31,9 +32,15 @@ fn secret(name: &str) -> &'static str {
 #[test]
 fn a_full_run_at_debug_level_logs_no_secret() {
     let workdir = TestRepo::new();
+    // Slack is the fake on loopback; nothing leaves this machine.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = runtime.block_on(crate::fake_slack::FakeSlack::start(
+        crate::slack_app::slack_users(),
+    ));
     let mut command = procbot_command(&["serve"]);
     command
         .current_dir(workdir.path())
+        .env("PROCBOT_SLACK__API_BASE_URL", fake.api_url())
         .env("PROCBOT_HTTP__LISTEN", "127.0.0.1:0")
         .env(
             "PROCBOT_PROCEDURES__PATH",
@@ -110,6 +117,41 @@ fn a_full_run_at_debug_level_logs_no_secret() {
         status, 200,
         "a push to another branch is answered and ignored"
     );
+    // A Slack command, signed with the signing secret, from someone only Slack knows: procbot
+    // looks the account up with its bot token.
+    let command_body = crate::slack_app::form(&[
+        ("team_id", "T0ACME"),
+        ("channel_id", "C0GENERAL"),
+        ("user_id", "U0ZOE"),
+        ("command", "/procedure"),
+        ("text", "how do I back up the database?"),
+        (
+            "response_url",
+            "https://hooks.slack.com/commands/T0ACME/1/x",
+        ),
+        ("trigger_id", "1.2.3"),
+    ]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let (timestamp, signature) =
+        crate::slack_app::sign(secret("PROCBOT_SLACK__SIGNING_SECRET"), &now, &command_body);
+    let (status, answer) = http_request(
+        address,
+        &format!(
+            "POST /slack/commands HTTP/1.1\r\nx-slack-request-timestamp: {timestamp}\r\nx-slack-signature: {signature}\r\ncontent-type: application/x-www-form-urlencoded"
+        ),
+        &command_body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("Back up"), "{answer}");
+    let bearer_used = fake.requests().iter().any(|r| {
+        r.method == "users.info"
+            && r.authorization.as_deref() == Some("Bearer xoxb-secret-bot-token-1111")
+    });
+    assert!(bearer_used, "the bot token was used: {:?}", fake.requests());
     assert_eq!(http_request(address, "GET /readyz HTTP/1.1", "").0, 200);
     assert_eq!(http_request(address, "GET /metrics HTTP/1.1", "").0, 200);
 

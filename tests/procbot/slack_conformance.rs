@@ -26,8 +26,12 @@ fn fixtures() -> Option<PathBuf> {
 
 fn read(dir: &Path, relative: &str) -> String {
     let path = dir.join("slack").join(relative);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("the platform fixture {} is missing: {error}", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|error| {
+        panic!(
+            "the platform fixture {} is missing: {error}",
+            path.display()
+        )
+    })
 }
 
 fn read_json(dir: &Path, relative: &str) -> Value {
@@ -37,12 +41,15 @@ fn read_json(dir: &Path, relative: &str) -> Value {
 /// Slack's signing example: secret, timestamp and signature of `slash_command.form.txt`.
 const EXAMPLE_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const EXAMPLE_TIMESTAMP: i64 = 1_531_420_618;
-const EXAMPLE_SIGNATURE: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+const EXAMPLE_SIGNATURE: &str =
+    "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slacks_signed_example_command_and_real_payloads_are_answered() {
     let Some(dir) = fixtures() else { return };
-    let at = chrono::Utc.timestamp_opt(EXAMPLE_TIMESTAMP + 20, 0).unwrap();
+    let at = chrono::Utc
+        .timestamp_opt(EXAMPLE_TIMESTAMP + 20, 0)
+        .unwrap();
     let app = SlackApp::spawn_at(SlackMode::Http, at, EXAMPLE_SECRET, |_| {}).await;
 
     // The slash command body exactly as Slack signed it in its documentation.
@@ -52,28 +59,49 @@ async fn slacks_signed_example_command_and_real_payloads_are_answered() {
         ("x-slack-signature", EXAMPLE_SIGNATURE.to_string()),
     ];
     let (status, answer) = app
-        .post("/slack/commands", "application/x-www-form-urlencoded", &headers, body.clone())
+        .post(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &headers,
+            body.clone(),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     let answer: Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(answer["response_type"], "ephemeral");
-    assert!(text_of(&answer).contains("/procedure"), "an empty command shows help: {answer:#}");
+    assert!(
+        text_of(&answer).contains("/procedure"),
+        "an empty command shows help: {answer:#}"
+    );
     // One byte changed, and Slack's signature no longer holds.
     let (status, _) = app
-        .post("/slack/commands", "application/x-www-form-urlencoded", &headers, body.replace("roadrunner", "roadrunnex"))
+        .post(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &headers,
+            body.replace("roadrunner", "roadrunnex"),
+        )
         .await;
     assert_eq!(status, 401);
 
     // A real block_actions payload (a button in an App Home), signed as Slack signs.
     let payload = read(&dir, "payloads/interactivity/block_actions.button.json");
     let (status, _) = app
-        .post_signed("/slack/interactions", "application/x-www-form-urlencoded", form(&[("payload", payload.trim())]))
+        .post_signed(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            form(&[("payload", payload.trim())]),
+        )
         .await;
     assert_eq!(status, 200);
     // A real view_submission: procbot opens no modals, so it is acknowledged and ignored.
     let payload = read(&dir, "payloads/interactivity/view_submission.json");
     let (status, _) = app
-        .post_signed("/slack/interactions", "application/x-www-form-urlencoded", form(&[("payload", payload.trim())]))
+        .post_signed(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            form(&[("payload", payload.trim())]),
+        )
         .await;
     assert_eq!(status, 200);
 
@@ -84,19 +112,29 @@ async fn slacks_signed_example_command_and_real_payloads_are_answered() {
         .await;
     assert_eq!(status, 200);
     assert!(answer.contains(challenge["challenge"].as_str().unwrap()));
-    for event in ["app_mention.json", "message.channels.json", "app_home_opened.json"] {
+    for event in [
+        "app_mention.json",
+        "message.channels.json",
+        "app_home_opened.json",
+    ] {
         let body = read(&dir, &format!("payloads/events/{event}"));
-        let (status, answer) = app.post_signed("/slack/events", "application/json", body).await;
+        let (status, answer) = app
+            .post_signed("/slack/events", "application/json", body)
+            .await;
         assert_eq!(status, 200, "{event}: {answer}");
     }
     // The mention is answered in its thread; the Home tab opened is published.
     app.fake
         .wait_for("the answer to the real mention", |requests| {
-            requests.iter().any(|r| r.method == "chat.postMessage" && r.args.get("thread_ts").is_some())
+            requests
+                .iter()
+                .any(|r| r.method == "chat.postMessage" && r.args.get("thread_ts").is_some())
         })
         .await;
     app.fake
-        .wait_for("the real app_home_opened's Home tab", |requests| requests.iter().any(|r| r.method == "views.publish"))
+        .wait_for("the real app_home_opened's Home tab", |requests| {
+            requests.iter().any(|r| r.method == "views.publish")
+        })
         .await;
     // The inner event of a DM, wrapped as Slack wraps it, is answered in the DM.
     let inner = read_json(&dir, "payloads/events/message.im.event.json");
@@ -105,7 +143,9 @@ async fn slacks_signed_example_command_and_real_payloads_are_answered() {
     assert_eq!(status, 200);
     app.fake
         .wait_for("the answer to the real DM", |requests| {
-            requests.iter().any(|r| r.method == "chat.postMessage" && r.args["channel"] == channel.as_str())
+            requests
+                .iter()
+                .any(|r| r.method == "chat.postMessage" && r.args["channel"] == channel.as_str())
         })
         .await;
 
@@ -121,14 +161,27 @@ async fn slacks_signed_example_command_and_real_payloads_are_answered() {
     ] {
         let text = read(&dir, &format!("payloads/java-sdk-samples/{sample}"));
         let (body, content_type) = match content_type {
-            "form" => (form(&[("payload", text.trim())]), "application/x-www-form-urlencoded"),
+            "form" => (
+                form(&[("payload", text.trim())]),
+                "application/x-www-form-urlencoded",
+            ),
             "form-fields" => {
                 let fields: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
                 let pairs: Vec<(String, String)> = fields
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
                     .collect();
-                let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let pairs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 (form(&pairs), "application/x-www-form-urlencoded")
             }
             _ => (text, "application/json"),
@@ -136,9 +189,14 @@ async fn slacks_signed_example_command_and_real_payloads_are_answered() {
         let (status, answer) = app.post_signed(path, content_type, body).await;
         assert!(matches!(status, 200 | 400), "{sample}: {status} {answer}");
     }
-    let (status, _) = crate::slack_app::reqwest_like::Request::post(app.address, "/healthz", "text/plain", String::new())
-        .send()
-        .await;
+    let (status, _) = crate::slack_app::reqwest_like::Request::post(
+        app.address,
+        "/healthz",
+        "text/plain",
+        String::new(),
+    )
+    .send()
+    .await;
     assert_eq!(status, 405, "still serving (healthz is GET only)");
     app.stop().await;
 }
@@ -160,13 +218,21 @@ async fn slacks_real_socket_mode_envelopes_are_acknowledged() {
         assert!(app.fake.push_envelope(&envelope).await);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            if let Some(ack) = app.fake.socket_acks().into_iter().find(|a| a["envelope_id"] == id.as_str()) {
+            if let Some(ack) = app
+                .fake
+                .socket_acks()
+                .into_iter()
+                .find(|a| a["envelope_id"] == id.as_str())
+            {
                 if envelope["type"] == "slash_commands" {
                     assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack:#}");
                 }
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{id} was not acknowledged");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} was not acknowledged"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -202,12 +268,22 @@ fn violations(spec: &Value, request: &Recorded) -> Vec<String> {
         .map(|c| c.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if verb == "post" {
-        let sent = request.content_type.split(';').next().unwrap_or_default().trim();
+        let sent = request
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
         if !consumes.contains(&sent) {
-            problems.push(format!("{name}: sent {sent}, the method consumes {consumes:?}"));
+            problems.push(format!(
+                "{name}: sent {sent}, the method consumes {consumes:?}"
+            ));
         }
     }
-    let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+    let parameters = operation["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let args = request.args.as_object().cloned().unwrap_or_default();
     let json_body = request.content_type.starts_with("application/json");
     for parameter in &parameters {
@@ -215,14 +291,21 @@ fn violations(spec: &Value, request: &Recorded) -> Vec<String> {
         let required = parameter["required"].as_bool().unwrap_or(false);
         if pname == "token" {
             // The token travels as `Authorization: Bearer`, as Slack recommends.
-            if required && !request.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer x")) {
+            if required
+                && !request
+                    .authorization
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("Bearer x"))
+            {
                 problems.push(format!("{name}: no bearer token"));
             }
             continue;
         }
         let Some(value) = args.get(pname) else {
             if required {
-                problems.push(format!("{name}: the required argument `{pname}` is missing"));
+                problems.push(format!(
+                    "{name}: the required argument `{pname}` is missing"
+                ));
             }
             continue;
         };
@@ -233,7 +316,9 @@ fn violations(spec: &Value, request: &Recorded) -> Vec<String> {
             // the form encoding the spec describes sends them JSON-encoded as strings.
             ("string", Value::Array(_) | Value::Object(_)) => json_body,
             ("boolean", Value::Bool(_)) => true,
-            ("boolean", Value::String(text)) => matches!(text.as_str(), "true" | "false" | "1" | "0"),
+            ("boolean", Value::String(text)) => {
+                matches!(text.as_str(), "true" | "false" | "1" | "0")
+            }
             ("integer" | "number", Value::Number(_)) => true,
             ("integer" | "number", Value::String(text)) => text.parse::<f64>().is_ok(),
             _ => false,
@@ -244,7 +329,9 @@ fn violations(spec: &Value, request: &Recorded) -> Vec<String> {
     }
     for key in args.keys() {
         if !parameters.iter().any(|p| p["name"] == key.as_str()) {
-            problems.push(format!("{name}: `{key}` is not an argument Slack documents"));
+            problems.push(format!(
+                "{name}: `{key}` is not an argument Slack documents"
+            ));
         }
     }
     problems
@@ -263,8 +350,10 @@ async fn every_request_procbot_sends_matches_slacks_web_api_spec() {
     })
     .await;
     for _ in 0..50 {
-        if app.fake.posted_to("U0SAM").len() == 1 && app.fake.posted_to("U0ANA").len() == 1
-            && app.fake.posted_to("U0CTO").len() == 1 && app.fake.posted_to("U0IDA").len() == 1
+        if app.fake.posted_to("U0SAM").len() == 1
+            && app.fake.posted_to("U0ANA").len() == 1
+            && app.fake.posted_to("U0CTO").len() == 1
+            && app.fake.posted_to("U0IDA").len() == 1
         {
             break;
         }
@@ -273,7 +362,8 @@ async fn every_request_procbot_sends_matches_slacks_web_api_spec() {
     }
     let delivered = app.fake.posted_to("U0SAM").remove(0);
     let button = ack_buttons(&delivered.args)[0].clone();
-    app.click("U0SAM", &delivered.channel, &delivered.ts, &button).await;
+    app.click("U0SAM", &delivered.channel, &delivered.ts, &button)
+        .await;
     app.slash_command("U0IDA", "backup").await;
     app.slash_command("U0NOBODY", "list").await;
     app.event("Ev1", json!({"type": "app_mention", "user": "U0IDA", "text": "<@UBOT> backup", "ts": "1700000001.000100", "channel": "C0GENERAL", "event_ts": "1700000001.000100"})).await;
@@ -282,10 +372,20 @@ async fn every_request_procbot_sends_matches_slacks_web_api_spec() {
     app.event("Ev4", json!({"type": "app_home_opened", "user": "U0IDA", "channel": "D0IDA", "tab": "home", "event_ts": "1700000004.000100"})).await;
     app.fake
         .wait_for("every kind of call", |requests| {
-            ["auth.test", "chat.postMessage", "chat.update", "chat.postEphemeral", "users.lookupByEmail", "users.info", "views.publish"]
-                .iter()
-                .all(|m| requests.iter().any(|r| r.method == *m))
-                && requests.iter().any(|r| r.method == "chat.postMessage" && r.args["channel"] == "D0ZOE")
+            [
+                "auth.test",
+                "chat.postMessage",
+                "chat.update",
+                "chat.postEphemeral",
+                "users.lookupByEmail",
+                "users.info",
+                "views.publish",
+            ]
+            .iter()
+            .all(|m| requests.iter().any(|r| r.method == *m))
+                && requests
+                    .iter()
+                    .any(|r| r.method == "chat.postMessage" && r.args["channel"] == "D0ZOE")
         })
         .await;
     let mut requests: Vec<Recorded> = app.fake.requests();
@@ -302,16 +402,33 @@ async fn every_request_procbot_sends_matches_slacks_web_api_spec() {
             // Newer than the published spec: documented as a POST with the app-level token
             // and no arguments.
             assert_eq!(request.http_method, "POST");
-            assert!(request.authorization.as_deref().is_some_and(|a| a.starts_with("Bearer xapp-")));
+            assert!(
+                request
+                    .authorization
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("Bearer xapp-"))
+            );
             continue;
         }
         checked.insert(request.method.clone());
         problems.extend(violations(&spec, request));
     }
-    assert!(problems.is_empty(), "requests that do not match Slack's spec:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "requests that do not match Slack's spec:\n{}",
+        problems.join("\n")
+    );
     assert_eq!(
         checked.into_iter().collect::<Vec<_>>(),
-        ["auth.test", "chat.postEphemeral", "chat.postMessage", "chat.update", "users.info", "users.lookupByEmail", "views.publish"]
+        [
+            "auth.test",
+            "chat.postEphemeral",
+            "chat.postMessage",
+            "chat.update",
+            "users.info",
+            "users.lookupByEmail",
+            "views.publish"
+        ]
     );
 }
 
@@ -326,16 +443,46 @@ fn the_validator_catches_what_slack_would_refuse() {
         authorization: Some("Bearer xoxb-1".to_string()),
         args,
     };
-    assert!(violations(&spec, &request("chat.postMessage", json!({"channel": "C1", "text": "hi"}))).is_empty());
-    assert!(!violations(&spec, &request("chat.postMessage", json!({"text": "hi"}))).is_empty(), "channel is required");
-    assert!(!violations(&spec, &request("chat.postMessage", json!({"channel": "C1", "unfurl_links": "maybe"}))).is_empty());
-    assert!(!violations(&spec, &request("chat.postMessage", json!({"channel": "C1", "chanel": "C1"}))).is_empty());
-    assert!(!violations(&spec, &request("chat.update", json!({"channel": "C1"}))).is_empty(), "ts is required");
+    assert!(
+        violations(
+            &spec,
+            &request("chat.postMessage", json!({"channel": "C1", "text": "hi"}))
+        )
+        .is_empty()
+    );
+    assert!(
+        !violations(&spec, &request("chat.postMessage", json!({"text": "hi"}))).is_empty(),
+        "channel is required"
+    );
+    assert!(
+        !violations(
+            &spec,
+            &request(
+                "chat.postMessage",
+                json!({"channel": "C1", "unfurl_links": "maybe"})
+            )
+        )
+        .is_empty()
+    );
+    assert!(
+        !violations(
+            &spec,
+            &request("chat.postMessage", json!({"channel": "C1", "chanel": "C1"}))
+        )
+        .is_empty()
+    );
+    assert!(
+        !violations(&spec, &request("chat.update", json!({"channel": "C1"}))).is_empty(),
+        "ts is required"
+    );
     assert!(!violations(&spec, &request("chat.postMesage", json!({}))).is_empty());
     let mut no_token = request("auth.test", json!({}));
     no_token.authorization = None;
     assert!(!violations(&spec, &no_token).is_empty());
     let mut form_only = request("users.lookupByEmail", json!({"email": "a@example.com"}));
     form_only.content_type = "application/json".into();
-    assert!(!violations(&spec, &form_only).is_empty(), "lookupByEmail takes no JSON body");
+    assert!(
+        !violations(&spec, &form_only).is_empty(),
+        "lookupByEmail takes no JSON body"
+    );
 }

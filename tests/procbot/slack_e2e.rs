@@ -452,6 +452,62 @@ async fn socket_mode_answers_commands_in_the_ack_and_reconnects() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_slack_refuses_for_good_is_kept_as_failed_with_its_reason() {
+    let app = SlackApp::spawn_with(SlackMode::Http, |fake| {
+        fake.fail_next("chat.postMessage", Failure::ApiError("cannot_dm_bot"));
+    })
+    .await;
+    app.fake
+        .wait_for("every first attempt", |requests| {
+            requests
+                .iter()
+                .filter(|r| r.method == "chat.postMessage")
+                .count()
+                >= 4
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store = app.store().await;
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.delivered, counts.failed), (0, 3, 1));
+    let failed = store.failed_deliveries().await.unwrap();
+    assert!(failed[0].error.contains("cannot_dm_bot"), "{failed:?}");
+    store.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_is_acknowledged_at_once_and_answered_through_its_response_url() {
+    // Looking up an unknown account takes Slack 4 s today: longer than Slack waits.
+    let app = SlackApp::spawn_with(SlackMode::Http, |fake| {
+        fake.fail_next("users.info", Failure::Slow(Duration::from_secs(4)));
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (status, body) = app
+        .slash_command("U0ZOE", "how do I back up the database?")
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered within Slack's 3 s"
+    );
+    assert_eq!(status, 200);
+    assert!(body.contains("Looking that up"), "{body}");
+    app.fake
+        .wait_for("the answer through response_url", |requests| {
+            requests.iter().any(|r| r.method == "respond")
+        })
+        .await;
+    let late = &app.fake.calls("respond")[0];
+    assert!(
+        text_of(&late.args).contains("Back up the customer database"),
+        "{:#}",
+        late.args
+    );
+    app.stop().await;
+}
+
 async fn wait_for_ack(app: &SlackApp, envelope: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -549,4 +605,45 @@ async fn a_confidential_change_is_never_named_in_the_channel_and_payloads_are_es
         }
     }
     app.stop().await;
+}
+
+/// The list items under `key:` in the manifest (one level of YAML, as the file is written).
+fn manifest_list(text: &str, key: &str) -> Vec<String> {
+    let mut lines = text.lines().skip_while(|l| l.trim() != format!("{key}:"));
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let indent = header.len() - header.trim_start().len();
+    lines
+        .take_while(|l| l.len() - l.trim_start().len() > indent || l.trim().is_empty())
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("- ")
+                .map(|item| item.trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_app_manifest_asks_for_exactly_what_procbot_uses() {
+    use procbot::adapters::slack::api::{BOT_EVENTS, INBOUND_SCOPES, METHOD_SCOPES};
+    let text =
+        std::fs::read_to_string(crate::helpers::project_root().join("slack-app-manifest.yaml"))
+            .unwrap();
+    let mut wanted: Vec<String> = METHOD_SCOPES
+        .iter()
+        .filter_map(|(_, scope)| *scope)
+        .chain(INBOUND_SCOPES.iter().copied())
+        .map(str::to_string)
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut scopes = manifest_list(&text, "bot");
+    scopes.sort();
+    assert_eq!(scopes, wanted);
+    let mut events = manifest_list(&text, "bot_events");
+    events.sort();
+    assert_eq!(events, BOT_EVENTS);
+    assert!(text.contains("command: /procedure"));
+    assert!(text.contains("home_tab_enabled: true"));
 }

@@ -49,6 +49,30 @@ const PERMANENT_ERRORS: &[&str] = &[
     "not_allowed_token_type",
 ];
 
+/// Every Web API method procbot calls with the bot token, and the scope it needs: the app
+/// manifest asks for exactly these (and for what the inbound side needs, `INBOUND_SCOPES`).
+pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
+    ("auth.test", None),
+    ("chat.postMessage", Some("chat:write")),
+    ("chat.update", Some("chat:write")),
+    ("chat.postEphemeral", Some("chat:write")),
+    ("users.info", Some("users:read")),
+    ("users.lookupByEmail", Some("users:read.email")),
+    ("views.publish", None),
+];
+
+/// Scopes of what procbot receives: the slash command, mentions, DMs to the bot, and the
+/// emails in profiles it reads.
+pub const INBOUND_SCOPES: &[&str] = &[
+    "commands",
+    "app_mentions:read",
+    "im:history",
+    "users:read.email",
+];
+
+/// The events procbot subscribes to.
+pub const BOT_EVENTS: &[&str] = &["app_home_opened", "app_mention", "message.im"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum SlackApiError {
     #[error("the Slack API URL `{0}` is not usable: {1}")]
