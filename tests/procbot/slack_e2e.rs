@@ -573,7 +573,8 @@ async fn a_confidential_change_is_never_named_in_the_channel_and_payloads_are_es
     let app = SlackApp::spawn(SlackMode::Http).await;
     welcome_dms(&app).await;
     let before = app.fake.requests().len();
-    app.push("payroll.md", &payroll("1.1.0")).await;
+    // One push changes a confidential procedure and a public one.
+    app.repo.write("payroll.md", payroll("1.1.0"));
     app.push(
         "backup.md",
         &backup(
@@ -604,6 +605,13 @@ async fn a_confidential_change_is_never_named_in_the_channel_and_payloads_are_es
             );
         }
     }
+    // The channel's Block Kit, as Slack received it.
+    let channel_posts = app.fake.posted_to("#procedures");
+    assert_eq!(channel_posts.len(), 1);
+    insta::assert_json_snapshot!(
+        "confidential_change_in_the_announce_channel",
+        channel_posts[0].args["blocks"]
+    );
     app.stop().await;
 }
 
