@@ -1,14 +1,16 @@
 //! The auditor's evidence pack: per procedure and version, the audience and each person's
 //! acknowledgement (time, platform, message) or pending, voluntary reads, reviews, the commit
 //! that introduced the version, failed deliveries, and the ledger's tip with how to verify it.
-//! One gathering, three renderings (CSV rows per person, JSON, printable HTML), shared by
-//! `procbot report` and `GET /evidence`.
+//! Procedure runs with every step (who, when, outcome, note) and their deviations, per
+//! version. One gathering, three renderings (CSV rows per person, JSON, printable HTML),
+//! shared by `procbot report` and `GET /evidence`; `RunRecord` is also `procbot runs --json`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::core::runs::Run;
 use crate::html::{escape, page};
 use crate::store::evidence::{ReportVersion, StoredReview, StoredVersion, VersionStatus};
 use crate::store::ledger::Verification;
@@ -29,6 +31,86 @@ pub struct EvidenceVersion {
     pub committed_at: Option<DateTime<Utc>>,
 }
 
+/// A procedure run as evidence: the version it followed, who did each step when, and how
+/// it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub procedure_id: String,
+    pub title: String,
+    pub version: Option<String>,
+    pub content_hash: String,
+    pub commit: Option<String>,
+    pub trigger: &'static str,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub started_at: DateTime<Utc>,
+    pub started_by: Option<String>,
+    pub assignees: Vec<String>,
+    /// `open`, `overdue`, `completed` or `deviated` (finished with a problem step).
+    pub status: &'static str,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub finished_by: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub deviations: usize,
+    pub steps: Vec<RunStepRecord>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunStepRecord {
+    pub number: usize,
+    pub text: String,
+    pub outcome: Option<&'static str>,
+    pub note: Option<String>,
+    pub by: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl RunRecord {
+    pub fn of(run: &Run, now: DateTime<Utc>) -> RunRecord {
+        let status = match &run.finished {
+            Some(finished) if finished.deviations > 0 => "deviated",
+            Some(_) => "completed",
+            None if run.is_overdue(now) => "overdue",
+            None => "open",
+        };
+        RunRecord {
+            id: run.id,
+            procedure_id: run.procedure_id.to_string(),
+            title: run.title.clone(),
+            version: run.version.clone(),
+            content_hash: run.content_hash.clone(),
+            commit: run.commit_id.clone(),
+            trigger: run.trigger.as_str(),
+            scheduled_for: run.scheduled_for,
+            due_at: run.due_at,
+            started_at: run.started_at,
+            started_by: run.started_by.as_ref().map(ToString::to_string),
+            assignees: run.assignees.iter().map(ToString::to_string).collect(),
+            status,
+            finished_at: run.finished.as_ref().map(|f| f.at),
+            finished_by: run.finished.as_ref().map(|f| f.by.to_string()),
+            duration_seconds: run
+                .finished
+                .as_ref()
+                .map(|f| (f.at - run.started_at).num_seconds()),
+            deviations: run.finished.as_ref().map_or(0, |f| f.deviations),
+            steps: run
+                .steps
+                .iter()
+                .map(|step| RunStepRecord {
+                    number: step.number,
+                    text: step.text.clone(),
+                    outcome: step.outcome.map(|o| o.as_str()),
+                    note: step.note.clone(),
+                    by: step.by.as_ref().map(ToString::to_string),
+                    at: step.at,
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct LedgerTip {
     pub entries: i64,
@@ -41,6 +123,8 @@ pub struct LedgerTip {
 pub struct EvidencePack {
     pub generated_at: DateTime<Utc>,
     pub versions: Vec<EvidenceVersion>,
+    /// Every procedure run, newest first, with the version it followed.
+    pub runs: Vec<RunRecord>,
     pub failed_deliveries: Vec<FailedDelivery>,
     pub ledger: LedgerTip,
 }
@@ -91,9 +175,16 @@ impl EvidencePack {
             })
             .collect();
         let (entries, head_hash) = store.ledger_head().await?;
+        let runs = store
+            .runs(None)
+            .await?
+            .iter()
+            .map(|run| RunRecord::of(run, now))
+            .collect();
         Ok(EvidencePack {
             generated_at: now,
             versions,
+            runs,
             failed_deliveries: store.failed_deliveries().await?,
             ledger: LedgerTip {
                 entries,
@@ -271,6 +362,9 @@ pub fn render_html(pack: &EvidencePack, navigation: bool) -> String {
         }
         body.push_str("</section>");
     }
+    if !pack.runs.is_empty() {
+        body.push_str(&render_runs_html(&pack.runs));
+    }
     if !pack.failed_deliveries.is_empty() {
         body.push_str("<h2>Messages that could not be delivered</h2><table><tr><th>Platform</th><th>To</th><th>Attempts</th><th>Reason</th></tr>");
         for failed in &pack.failed_deliveries {
@@ -285,4 +379,67 @@ pub fn render_html(pack: &EvidencePack, navigation: bool) -> String {
         body.push_str("</table>");
     }
     page("Evidence pack", navigation, &body)
+}
+
+/// Runs as an HTML section: one table row per run, its steps beneath it.
+pub fn render_runs_html(runs: &[RunRecord]) -> String {
+    let mut body = String::from(
+        "<section class=\"version\"><h2>Procedure runs</h2><p class=\"muted\">Each run follows one procedure version; every step records who did it, when, its outcome and any note or link given as evidence.</p>\
+         <table><tr><th>Run</th><th>Procedure</th><th>Trigger</th><th>Started</th><th>Finished</th><th>Status</th></tr>",
+    );
+    for run in runs {
+        let class = match run.status {
+            "completed" => "ok",
+            "deviated" | "overdue" => "bad",
+            _ => "pending",
+        };
+        body.push_str(&format!(
+            "<tr><td>#{}</td><td>{} {} <span class=\"hash\">{}</span></td><td>{}{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}{}</td></tr>",
+            run.id,
+            escape(&run.title),
+            escape(&run.version.as_deref().map(|v| format!("v{v}")).unwrap_or_default()),
+            escape(run.content_hash.get(..12).unwrap_or(&run.content_hash)),
+            run.trigger,
+            run.scheduled_for
+                .map(|at| format!(" for {}", time(Some(at))))
+                .unwrap_or_default(),
+            time(Some(run.started_at)),
+            match (&run.finished_at, &run.finished_by) {
+                (Some(at), Some(by)) => format!("{} by {}", time(Some(*at)), escape(by)),
+                _ => String::new(),
+            },
+            run.status,
+            if run.deviations > 0 {
+                format!(" ({})", run.deviations)
+            } else {
+                String::new()
+            }
+        ));
+        let steps: Vec<String> = run
+            .steps
+            .iter()
+            .map(|step| {
+                format!(
+                    "{}. {}: {}{}{}",
+                    step.number,
+                    escape(&step.text),
+                    step.outcome.unwrap_or("not done"),
+                    match (&step.by, step.at) {
+                        (Some(by), Some(at)) => format!(" by {} at {}", escape(by), time(Some(at))),
+                        _ => String::new(),
+                    },
+                    step.note
+                        .as_ref()
+                        .map(|n| format!(" — {}", escape(n)))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            "<tr><td></td><td colspan=\"5\" class=\"muted\">{}</td></tr>",
+            steps.join("<br>")
+        ));
+    }
+    body.push_str("</table></section>");
+    body
 }

@@ -22,7 +22,7 @@ use crate::core::request::ReviewOutcome;
 use crate::core::schedule::Schedule;
 use crate::core::snapshot::Snapshot;
 use crate::engine::library::Library;
-use crate::engine::{Target, choose_platform};
+use crate::engine::{Engine, Target, choose_platform};
 use crate::store::outbox::NewOutboxMessage;
 use crate::store::{Store, StoreError};
 
@@ -47,6 +47,8 @@ pub struct Scheduler {
     digest: Option<Schedule>,
     security_lead: Option<Email>,
     outbox_wake: Arc<Notify>,
+    /// Starts the runs procedures' schedules make due (absent in a dry run).
+    runs: Option<Arc<Engine>>,
 }
 
 /// Review answers as the reminder rules read them.
@@ -120,7 +122,14 @@ impl Scheduler {
             digest: policy.digest,
             security_lead: policy.security_lead,
             outbox_wake,
+            runs: None,
         }
+    }
+
+    /// Lets each tick start the procedure runs that schedules make due, through `engine`.
+    pub fn with_runs(mut self, engine: Arc<Engine>) -> Scheduler {
+        self.runs = Some(engine);
+        self
     }
 
     /// The reminders due at `at` that have not been sent: what a tick at `at` would send.
@@ -205,6 +214,13 @@ impl Scheduler {
                 pending.insert(email, facts);
             }
         }
+        let open_runs = self.store.open_runs().await?;
+        let private_procedures: std::collections::BTreeSet<ProcedureId> = snapshot
+            .procedures
+            .iter()
+            .filter(|(_, entry)| entry.procedure.classification.is_private())
+            .map(|(id, _)| id.clone())
+            .collect();
         let inputs = ReminderInputs {
             now: at,
             calendar: &self.calendar,
@@ -214,6 +230,8 @@ impl Scheduler {
             coverage: &coverage,
             digest: self.digest.as_ref(),
             security_lead: self.security_lead.as_ref(),
+            open_runs: &open_runs,
+            private_procedures: &private_procedures,
         };
         let candidates = candidate_reminders(&inputs);
         let keys: Vec<String> = candidates.iter().flat_map(|r| r.keys().cloned()).collect();
@@ -257,6 +275,12 @@ impl Scheduler {
         let Some(served) = self.library.current() else {
             return Ok(0);
         };
+        if let Some(engine) = &self.runs {
+            match engine.start_scheduled_runs(&served.snapshot, now).await {
+                Ok(_) => {}
+                Err(crate::engine::EngineError::Store(error)) => return Err(error),
+            }
+        }
         let mut sent = 0;
         for reminder in self.plan(now).await? {
             let messages = self.messages(&served.snapshot, &reminder);

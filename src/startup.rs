@@ -119,7 +119,8 @@ impl Services {
             targets,
             policy,
             outbox_wake.clone(),
-        );
+        )
+        .with_runs(engine.clone());
         let mut outbox = OutboxWorker::new(store.clone(), clock.clone(), instance);
         for (port, _) in ports {
             let pace = Pace::for_platform(port.platform());

@@ -315,6 +315,50 @@ mod tests {
     }
 
     #[test]
+    fn a_run_checklist_renders_with_its_state_and_buttons() {
+        use crate::core::procedure::Email;
+        use crate::core::runs::{Run, RunStep, RunTrigger, StepOutcome, checklist};
+        use chrono::TimeZone;
+        let at = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap();
+        let sam = Email::parse("sam@example.com").unwrap();
+        let step = |number: usize, outcome: Option<StepOutcome>, note: Option<&str>| RunStep {
+            number,
+            text: format!("Step number {number}"),
+            outcome,
+            note: note.map(str::to_string),
+            by: outcome.map(|_| sam.clone()),
+            at: outcome.map(|_| at + chrono::Duration::minutes(number as i64)),
+        };
+        let run = Run {
+            id: 3,
+            procedure_id: ProcedureId::parse("restore-test").unwrap(),
+            title: "Test a restore".into(),
+            version: Some("1.1.0".into()),
+            content_hash: "ab".repeat(32),
+            commit_id: None,
+            owner: Some(Email::parse("it-lead@example.com").unwrap()),
+            trigger: RunTrigger::Schedule,
+            scheduled_for: Some(at),
+            due_at: Some(at + chrono::Duration::days(7)),
+            started_at: at,
+            started_by: None,
+            assignees: vec![sam.clone()],
+            steps: vec![
+                step(1, Some(StepOutcome::Done), Some("ticket OPS-12")),
+                step(
+                    2,
+                    Some(StepOutcome::NotApplicable),
+                    Some("no new backups this week"),
+                ),
+                step(3, Some(StepOutcome::Problem), Some("checksum mismatch")),
+                step(4, None, None),
+            ],
+            finished: None,
+        };
+        insta::assert_snapshot!(render_plain(&checklist(&run, None)));
+    }
+
+    #[test]
     fn help_and_apology_render() {
         insta::assert_snapshot!(render_plain(&compose::help()));
         insta::assert_snapshot!(render_plain(&compose::apology("E261201-7")));

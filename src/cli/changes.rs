@@ -1,8 +1,11 @@
 //! `procbot changes` and `procbot history`: what git history says, for people and for tools.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::core::change::ProcedureChange;
+use crate::evidence::RunRecord;
 use crate::repo::history::{HistoryEntry, RevisionChanges};
 
 #[derive(Serialize)]
@@ -101,6 +104,22 @@ struct JsonVersion<'a> {
     path: Option<&'a str>,
     content_hash: Option<String>,
     summary: &'a str,
+    /// With `--runs-from`: the runs that followed this version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runs: Option<&'a [RunRecord]>,
+}
+
+/// Runs per content hash, when asked for.
+pub type RunsByVersion = BTreeMap<String, Vec<RunRecord>>;
+
+fn runs_of<'a>(runs: Option<&'a RunsByVersion>, entry: &HistoryEntry) -> Option<&'a [RunRecord]> {
+    let runs = runs?;
+    let hash = entry
+        .change
+        .content_hash
+        .map(|h| h.to_hex())
+        .unwrap_or_default();
+    Some(runs.get(&hash).map(Vec::as_slice).unwrap_or(&[]))
 }
 
 #[derive(Serialize)]
@@ -110,7 +129,11 @@ struct JsonHistory<'a> {
     versions: Vec<JsonVersion<'a>>,
 }
 
-pub fn render_history_json(id: &str, entries: &[HistoryEntry]) -> String {
+pub fn render_history_json(
+    id: &str,
+    entries: &[HistoryEntry],
+    runs: Option<&RunsByVersion>,
+) -> String {
     let title = entries
         .last()
         .map_or("", |entry| entry.change.title.as_str());
@@ -132,6 +155,7 @@ pub fn render_history_json(id: &str, entries: &[HistoryEntry]) -> String {
                 path: entry.change.to_path.as_deref(),
                 content_hash: entry.change.content_hash.map(|hash| hash.to_hex()),
                 summary: &entry.change.summary,
+                runs: runs_of(runs, entry),
             })
             .collect(),
     };
@@ -140,7 +164,11 @@ pub fn render_history_json(id: &str, entries: &[HistoryEntry]) -> String {
     text
 }
 
-pub fn render_history_human(id: &str, entries: &[HistoryEntry]) -> String {
+pub fn render_history_human(
+    id: &str,
+    entries: &[HistoryEntry],
+    runs: Option<&RunsByVersion>,
+) -> String {
     let title = entries
         .last()
         .map_or("", |entry| entry.change.title.as_str());
@@ -166,6 +194,27 @@ pub fn render_history_human(id: &str, entries: &[HistoryEntry]) -> String {
             text.push_str(&format!(
                 "            committed by {} <{}>\n",
                 entry.commit.committer_name, entry.commit.committer_email
+            ));
+        }
+        if let Some(version_runs) = runs_of(runs, entry) {
+            let listed: Vec<String> = version_runs
+                .iter()
+                .map(|run| {
+                    format!(
+                        "#{} {} {}",
+                        run.id,
+                        run.status,
+                        run.started_at.format("%Y-%m-%d")
+                    )
+                })
+                .collect();
+            text.push_str(&format!(
+                "            runs: {}\n",
+                if listed.is_empty() {
+                    "none".to_string()
+                } else {
+                    listed.join(", ")
+                }
             ));
         }
     }

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod check;
 pub mod lookup;
 pub mod report;
+pub mod runs;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -117,6 +118,10 @@ pub enum Command {
         /// The directory file, relative to the procedures folder.
         #[arg(long, default_value = crate::repo::DIRECTORY_FILE)]
         directory: PathBuf,
+        /// Also list the procedure runs recorded for each version, from the database of this
+        /// configuration file.
+        #[arg(long)]
+        runs_from: Option<PathBuf>,
     },
     /// The bot in the terminal: type as a person would in chat; see what it sends them.
     Chat {
@@ -149,6 +154,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Configuration file (procedures, database, schedule).
+        #[arg(long, env = "PROCBOT_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Procedure runs, newest first: the version each followed, who did each step when, and
+    /// how it ended (completed, deviated, open, overdue).
+    Runs {
+        /// Only this procedure's runs.
+        #[arg(long)]
+        procedure: Option<String>,
+        /// Print JSON: {"runs": [...]}, each run as in the evidence pack.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (for database.url).
         #[arg(long, env = "PROCBOT_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -259,6 +277,22 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
                 Ok(0)
             })
         }
+        Command::Runs {
+            procedure,
+            json,
+            config,
+        } => with_runtime(config.as_deref(), true, stderr, |config| async move {
+            let store = crate::store::Store::connect(config.database.url.as_str()).await?;
+            let found = runs::gather(&store, procedure.as_deref(), chrono::Utc::now()).await?;
+            store.close().await;
+            let text = if json {
+                runs::render_json(&found)
+            } else {
+                runs::render_human(&found)
+            };
+            println!("{}", text.trim_end());
+            Ok(0)
+        }),
         Command::Audit {
             action: AuditAction::Verify { config },
         } => with_runtime(config.as_deref(), false, stderr, |config| async move {
@@ -310,7 +344,17 @@ pub fn run(cli: Cli, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
             rev,
             json,
             directory,
-        } => run_history(&procedures, &directory, &id, &rev, json, stdout, stderr),
+            runs_from,
+        } => run_history(
+            &procedures,
+            &directory,
+            &id,
+            &rev,
+            json,
+            runs_from.as_deref(),
+            stdout,
+            stderr,
+        ),
         Command::Import {
             source:
                 ImportSource::Comply {
@@ -498,12 +542,43 @@ fn run_changes(
     0
 }
 
+/// The runs recorded for procedure `id`, per content hash, from `config`'s database.
+fn runs_by_version(
+    config: &Path,
+    id: &ProcedureId,
+) -> Result<BTreeMap<String, Vec<crate::evidence::RunRecord>>, String> {
+    let config = load_config(Some(config)).map_err(|error| error.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("could not start the async runtime: {error}"))?;
+    runtime.block_on(async {
+        let store = crate::store::Store::connect(config.database.url.as_str())
+            .await
+            .map_err(|error| format!("opening the database (database.url): {error}"))?;
+        let found = runs::gather(&store, Some(id.as_str()), chrono::Utc::now())
+            .await
+            .map_err(|error| error.to_string());
+        store.close().await;
+        let mut by_hash: BTreeMap<String, Vec<crate::evidence::RunRecord>> = BTreeMap::new();
+        for run in found? {
+            by_hash
+                .entry(run.content_hash.clone())
+                .or_default()
+                .push(run);
+        }
+        Ok(by_hash)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_history(
     procedures: &Path,
     directory: &Path,
     id: &str,
     revision: &str,
     json: bool,
+    runs_from: Option<&Path>,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
@@ -534,10 +609,20 @@ fn run_history(
         );
         return 1;
     }
+    let runs = match runs_from {
+        Some(config) => match runs_by_version(config, &id) {
+            Ok(runs) => Some(runs),
+            Err(message) => {
+                let _ = writeln!(stderr, "error: {message}");
+                return 2;
+            }
+        },
+        None => None,
+    };
     let text = if json {
-        changes::render_history_json(id.as_str(), &entries)
+        changes::render_history_json(id.as_str(), &entries, runs.as_ref())
     } else {
-        changes::render_history_human(id.as_str(), &entries)
+        changes::render_history_human(id.as_str(), &entries, runs.as_ref())
     };
     if stdout.write_all(text.as_bytes()).is_err() {
         return 2;

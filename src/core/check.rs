@@ -184,7 +184,32 @@ fn check_people(parsed: &mut ParsedFile, procedure: &Procedure, directory: &Dire
             format!("the approver {approver} is not in the directory"),
         ));
     }
-    for member in &procedure.audience {
+    check_members(parsed, "audience", &procedure.audience, directory);
+    check_members(parsed, "run_by", &procedure.run_by, directory);
+    if !procedure.run_by.is_empty() && procedure.schedule.is_none() {
+        let position = parsed.position_of("run_by");
+        parsed.diagnostics.push(Diagnostic::new(
+            &parsed.path,
+            position,
+            DiagnosticCode::RunByWithoutSchedule,
+            "`run_by` names who performs scheduled runs, but the procedure has no `schedule`",
+        ));
+    }
+}
+
+/// Teams and people a field names (`audience`, `run_by`) must be in the directory.
+fn check_members(
+    parsed: &mut ParsedFile,
+    field: &str,
+    members: &[AudienceMember],
+    directory: &Directory,
+) {
+    let named = if field == "audience" {
+        "the audience".to_string()
+    } else {
+        format!("`{field}`")
+    };
+    for member in members {
         let message = match member {
             AudienceMember::Everyone => continue,
             AudienceMember::Team(team) if directory.has_team(team) => continue,
@@ -192,7 +217,7 @@ fn check_people(parsed: &mut ParsedFile, procedure: &Procedure, directory: &Dire
             AudienceMember::Team(team) => {
                 let teams: Vec<&str> = directory.teams.keys().map(|t| t.as_str()).collect();
                 format!(
-                    "the audience names the team `{team}`, which is not in the directory (teams: {})",
+                    "{named} names the team `{team}`, which is not in the directory (teams: {})",
                     if teams.is_empty() {
                         "none".to_string()
                     } else {
@@ -201,10 +226,10 @@ fn check_people(parsed: &mut ParsedFile, procedure: &Procedure, directory: &Dire
                 )
             }
             AudienceMember::Person(email) => {
-                format!("the audience names {email}, who is not in the directory")
+                format!("{named} names {email}, who is not in the directory")
             }
         };
-        let position = parsed.position_of("audience");
+        let position = parsed.position_of(field);
         parsed.diagnostics.push(Diagnostic::new(
             &parsed.path,
             position,

@@ -31,6 +31,8 @@ pub fn help() -> Message {
             "`/procedure mine`: the procedures you own, their reviews and acknowledgements".into(),
             "`ack <id>`: acknowledge the current version of a procedure (same as its button)".into(),
             "`review <id> ok|changes|snooze`: answer a review reminder for a procedure you own".into(),
+            "`/procedure run <id>`: perform a procedure now, as a checklist (`runs` lists your open runs)".into(),
+            "`step <run> <n> done|na|problem [note]`, `note <run> <n> <text>`, `finish <run>`: work through a run by typing".into(),
         ],
     )
 }
@@ -53,6 +55,13 @@ fn flatten_steps(steps: &[Step], prefix: &str, out: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// A procedure's top-level steps as lines, nested items kept in their parent's line.
+pub fn step_lines(procedure: &Procedure) -> Vec<String> {
+    let mut lines = Vec::new();
+    flatten_steps(&procedure.steps, "", &mut lines);
+    lines
 }
 
 /// The first paragraph of a section's Markdown, as plain text.
@@ -91,9 +100,7 @@ pub fn procedure_view(
     if let Some(purpose) = purpose {
         message = message.text(purpose);
     }
-    let mut steps = Vec::new();
-    flatten_steps(&procedure.steps, "", &mut steps);
-    message = message.list(true, steps);
+    message = message.list(true, step_lines(procedure));
     if let Some(section) = procedure.section(SectionKind::IfSomethingGoesWrong)
         && let Some(text) = first_paragraph(&section.markdown)
     {

@@ -126,6 +126,8 @@ diagnostic_codes! {
         "check the file's permissions";
     DuplicateField = "P031", "duplicate-field", Error,
         "write each field once; remove the repeated one";
+    RunByWithoutSchedule = "P032", "run-by-without-schedule", Warning,
+        "add a `schedule` (when the procedure must be performed), or remove `run_by`";
 }
 
 impl fmt::Display for DiagnosticCode {

@@ -15,6 +15,7 @@ pub mod port;
 pub mod procedure;
 pub mod reminders;
 pub mod request;
+pub mod runs;
 pub mod schedule;
 pub mod snapshot;
 pub mod yaml;

@@ -33,6 +33,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "keywords",
     "schedule",
     "approver",
+    "run_by",
 ];
 
 /// Nested steps deeper than this are folded into their parent's text.
@@ -361,6 +362,7 @@ fn parse_into(parser: &mut FileParser<'_>, bytes: &[u8]) -> Option<Procedure> {
         keywords: fields.keywords,
         schedule: fields.schedule,
         approver: fields.approver,
+        run_by: fields.run_by,
         has_front_matter,
         sections: body_view.sections,
         steps: body_view.steps,
@@ -446,6 +448,7 @@ struct FrontMatter {
     keywords: Vec<String>,
     schedule: Option<Schedule>,
     approver: Option<Email>,
+    run_by: Vec<AudienceMember>,
 }
 
 /// A scalar field's text, or a wrong-type diagnostic. Empty values count as missing.
@@ -699,6 +702,19 @@ fn read_front_matter(parser: &mut FileParser<'_>, entries: &[(YamlNode, YamlNode
                         }
                     }
                 };
+            }
+            "run_by" => {
+                for (item, position) in list(parser, known, value).unwrap_or_default() {
+                    match AudienceMember::parse(item) {
+                        Ok(member) if !fields.run_by.contains(&member) => {
+                            fields.run_by.push(member)
+                        }
+                        Ok(_) => {}
+                        Err(message) => {
+                            parser.report(position, DiagnosticCode::UnknownAudience, message)
+                        }
+                    }
+                }
             }
             "controls" => {
                 for (item, position) in list(parser, known, value).unwrap_or_default() {

@@ -641,6 +641,8 @@ pub struct Procedure {
     pub keywords: Vec<String>,
     pub schedule: Option<Schedule>,
     pub approver: Option<Email>,
+    /// Who performs the scheduled runs (people, teams, `everyone`); empty means the owner.
+    pub run_by: Vec<AudienceMember>,
     pub has_front_matter: bool,
     pub sections: Vec<Section>,
     pub steps: Vec<Step>,

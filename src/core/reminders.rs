@@ -14,6 +14,7 @@ use crate::core::directory::Directory;
 use crate::core::message::{Button, Message};
 use crate::core::procedure::{Email, ProcedureId};
 use crate::core::request::{ReviewOutcome, action};
+use crate::core::runs::{self, Run};
 use crate::core::schedule::Schedule;
 
 /// Working days after which a pending acknowledgement is reminded.
@@ -178,6 +179,10 @@ pub struct ReminderInputs<'a> {
     pub digest: Option<&'a Schedule>,
     /// Told of "needs changes" answers and sent the digest directly.
     pub security_lead: Option<&'a Email>,
+    /// Procedure runs not yet finished.
+    pub open_runs: &'a [Run],
+    /// Confidential and restricted procedures: escalations about their runs do not name them.
+    pub private_procedures: &'a BTreeSet<ProcedureId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -189,6 +194,8 @@ pub enum ReminderKind {
     AckReminder,
     AckEscalation,
     Digest,
+    RunOverdue,
+    RunEscalation,
 }
 
 impl ReminderKind {
@@ -200,6 +207,8 @@ impl ReminderKind {
             ReminderKind::AckReminder => "ack_reminder",
             ReminderKind::AckEscalation => "ack_escalation",
             ReminderKind::Digest => "digest",
+            ReminderKind::RunOverdue => "run_overdue",
+            ReminderKind::RunEscalation => "run_escalation",
         }
     }
 }
@@ -297,8 +306,72 @@ pub fn candidate_reminders(inputs: &ReminderInputs<'_>) -> Vec<Reminder> {
     let mut reminders = Vec::new();
     review_reminders(inputs, &mut reminders);
     ack_reminders(inputs, &mut reminders);
+    run_reminders(inputs, &mut reminders);
     digest(inputs, &mut reminders);
     reminders
+}
+
+/// Overdue runs, like overdue reviews: the assignees when the run falls due and weekly after;
+/// the owner and the assignees' managers from `RUN_ESCALATION_DAYS` overdue, the security lead
+/// from `RUN_LEAD_DAYS`, weekly. Each in their own working hours.
+fn run_reminders(inputs: &ReminderInputs<'_>, out: &mut Vec<Reminder>) {
+    let calendar = inputs.calendar;
+    for run in inputs.open_runs {
+        let Some(due) = run.due_at.filter(|due| *due <= inputs.now) else {
+            continue;
+        };
+        let week = runs::weeks_since(due, inputs.now);
+        let private = inputs.private_procedures.contains(&run.procedure_id);
+        let days = (inputs.now - due).num_days();
+        for assignee in &run.assignees {
+            if !inputs.directory.knows_person(assignee)
+                || !calendar
+                    .is_working_time(inputs.now, zone_of(inputs.directory, calendar, assignee))
+            {
+                continue;
+            }
+            out.push(Reminder {
+                kind: ReminderKind::RunOverdue,
+                to: Recipient::Person(assignee.clone()),
+                procedures: vec![run.procedure_id.clone()],
+                key: format!("run-overdue/{}/{assignee}/{week}", run.id),
+                triggers: Vec::new(),
+                message: runs::overdue_message(run, true, false),
+            });
+        }
+        if days >= runs::RUN_ESCALATION_DAYS {
+            let escalation_week = (days - runs::RUN_ESCALATION_DAYS) / 7;
+            for person in runs::escalation_recipients(run, inputs.directory) {
+                if !calendar
+                    .is_working_time(inputs.now, zone_of(inputs.directory, calendar, &person))
+                {
+                    continue;
+                }
+                out.push(Reminder {
+                    kind: ReminderKind::RunEscalation,
+                    to: Recipient::Person(person.clone()),
+                    procedures: vec![run.procedure_id.clone()],
+                    key: format!("run-escalate/{}/{person}/{escalation_week}", run.id),
+                    triggers: Vec::new(),
+                    message: runs::overdue_message(run, false, private),
+                });
+            }
+        }
+        if days >= runs::RUN_LEAD_DAYS
+            && let Some(lead) = inputs.security_lead
+            && !run.assignees.contains(lead)
+            && calendar.is_working_time(inputs.now, zone_of(inputs.directory, calendar, lead))
+        {
+            out.push(Reminder {
+                kind: ReminderKind::RunEscalation,
+                to: Recipient::Person(lead.clone()),
+                procedures: vec![run.procedure_id.clone()],
+                key: format!("run-lead/{}/{}", run.id, (days - runs::RUN_LEAD_DAYS) / 7),
+                triggers: Vec::new(),
+                message: runs::overdue_message(run, false, private),
+            });
+        }
+    }
 }
 
 fn review_reminders(inputs: &ReminderInputs<'_>, out: &mut Vec<Reminder>) {

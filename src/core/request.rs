@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::core::procedure::ProcedureId;
+use crate::core::runs::{StepOutcome, clean_note};
 
 /// The longest text taken from a chat message; longer input is cut, never refused with a panic.
 pub const MAX_REQUEST_CHARS: usize = 500;
@@ -41,6 +42,29 @@ pub enum Request {
         outcome: ReviewOutcome,
         hash_prefix: Option<String>,
     },
+    /// `/procedure run backup`: perform a procedure now, as a checklist. When no procedure
+    /// has that id, the engine treats the text as a question.
+    StartRun {
+        id: String,
+    },
+    /// A step's outcome (a checklist button, or `step 12 3 done [note]`), or a note added to
+    /// a step (`note 12 3 <text>`, outcome `None`).
+    RunStep {
+        run: i64,
+        step: usize,
+        outcome: Option<StepOutcome>,
+        note: Option<String>,
+    },
+    /// Finish a run (its Finish button, or `finish 12`).
+    FinishRun {
+        run: i64,
+    },
+    /// Show a run's checklist again (`run 12`'s button in a reminder, or `checklist 12`).
+    ShowRun {
+        run: i64,
+    },
+    /// `/procedure runs`: the runs the person has open.
+    Runs,
     Help,
     /// Text the bot did not understand (an empty `/procedure`, a stray word).
     Unknown {
@@ -137,6 +161,31 @@ pub mod action {
     pub fn review(id: &ProcedureId, outcome: ReviewOutcome, hash_hex: &str) -> String {
         format!("rv/{}/{id}/{}", outcome.code(), short(hash_hex))
     }
+
+    /// A step's outcome in a run's checklist.
+    pub fn run_step(run: i64, step: usize, outcome: super::StepOutcome) -> String {
+        format!("run/{run}/{step}/{}", outcome.code())
+    }
+
+    /// A run's Finish button.
+    pub fn run_finish(run: i64) -> String {
+        format!("run/{run}/fin")
+    }
+
+    /// Shows a run's checklist.
+    pub fn run_show(run: i64) -> String {
+        format!("run/{run}/show")
+    }
+}
+
+/// A run id as typed or carried by a button: a positive number.
+fn run_id(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+/// A step number: 1 to 999.
+fn step_number(text: &str) -> Option<usize> {
+    text.parse::<usize>().ok().filter(|n| (1..1000).contains(n))
 }
 
 /// A content hash as buttons carry it: at least `HASH_PREFIX_LEN` hex digits, at most 64.
@@ -158,6 +207,25 @@ impl Request {
             ["show", id] if valid_id(id) => Request::Show {
                 id: (*id).to_string(),
             },
+            ["run", run, "fin"] if run_id(run).is_some() => Request::FinishRun {
+                run: run_id(run).unwrap_or_default(),
+            },
+            ["run", run, "show"] if run_id(run).is_some() => Request::ShowRun {
+                run: run_id(run).unwrap_or_default(),
+            },
+            ["run", run, step, code] => {
+                match (run_id(run), step_number(step), StepOutcome::from_code(code)) {
+                    (Some(run), Some(step), Some(outcome)) => Request::RunStep {
+                        run,
+                        step,
+                        outcome: Some(outcome),
+                        note: None,
+                    },
+                    _ => Request::Unknown {
+                        text: action_id.chars().take(100).collect(),
+                    },
+                }
+            }
             ["rv", code, id, hash] if valid_id(id) && is_hash_prefix(hash) => {
                 match ReviewOutcome::from_code(code) {
                     Some(outcome) => Request::Review {
@@ -222,6 +290,52 @@ impl Request {
                         text: body.to_string(),
                     },
                 }
+            }
+            ("runs", "") => Request::Runs,
+            ("checklist" | "run", run) if run_id(run).is_some() => Request::ShowRun {
+                run: run_id(run).unwrap_or_default(),
+            },
+            ("run" | "start", id) if ProcedureId::parse(id).is_ok() => {
+                Request::StartRun { id: id.to_string() }
+            }
+            ("finish" | "done", run) if run_id(run).is_some() => Request::FinishRun {
+                run: run_id(run).unwrap_or_default(),
+            },
+            ("step" | "note", rest) if !rest.is_empty() => {
+                // The note keeps the case it was typed in.
+                let original: Vec<&str> = body.splitn(5, char::is_whitespace).collect();
+                let words: Vec<&str> = rest.splitn(4, char::is_whitespace).collect();
+                let is_note = verb == "note";
+                let parsed = match (
+                    words.first().and_then(|w| run_id(w)),
+                    words.get(1).and_then(|w| step_number(w)),
+                ) {
+                    (Some(run), Some(step)) if is_note => {
+                        let note = original.get(3..).map(|w| w.join(" ")).unwrap_or_default();
+                        clean_note(&note).map(|note| Request::RunStep {
+                            run,
+                            step,
+                            outcome: None,
+                            note: Some(note),
+                        })
+                    }
+                    (Some(run), Some(step)) => words
+                        .get(2)
+                        .and_then(|w| StepOutcome::from_words(w))
+                        .map(|outcome| {
+                            let note = original.get(4..).map(|w| w.join(" ")).unwrap_or_default();
+                            Request::RunStep {
+                                run,
+                                step,
+                                outcome: Some(outcome),
+                                note: clean_note(&note),
+                            }
+                        }),
+                    _ => None,
+                };
+                parsed.unwrap_or_else(|| Request::Unknown {
+                    text: body.to_string(),
+                })
             }
             ("search" | "find" | "lookup", query) if !query.is_empty() => Request::Lookup {
                 query: body
@@ -326,6 +440,88 @@ mod tests {
         );
         let longest = id(&"a".repeat(ProcedureId::MAX_LEN));
         assert!(action::review(&longest, ReviewOutcome::NeedsChanges, hash).len() <= 100);
+    }
+
+    #[test]
+    fn run_commands_and_buttons_become_requests() {
+        assert_eq!(
+            Request::from_text("/procedure run backup"),
+            Request::StartRun {
+                id: "backup".into()
+            }
+        );
+        assert_eq!(Request::from_text("run 12"), Request::ShowRun { run: 12 });
+        assert_eq!(Request::from_text("runs"), Request::Runs);
+        assert_eq!(
+            Request::from_text("finish 12"),
+            Request::FinishRun { run: 12 }
+        );
+        assert_eq!(
+            Request::from_text("step 12 3 n/a No new Data this month"),
+            Request::RunStep {
+                run: 12,
+                step: 3,
+                outcome: Some(StepOutcome::NotApplicable),
+                note: Some("No new Data this month".into())
+            }
+        );
+        assert_eq!(
+            Request::from_text("note 12 2 https://tickets.example.com/OPS-7"),
+            Request::RunStep {
+                run: 12,
+                step: 2,
+                outcome: None,
+                note: Some("https://tickets.example.com/OPS-7".into())
+            }
+        );
+        assert!(matches!(
+            Request::from_text("note 12 2"),
+            Request::Unknown { .. }
+        ));
+        assert!(matches!(
+            Request::from_text("step 12 x done"),
+            Request::Unknown { .. }
+        ));
+        assert!(matches!(
+            Request::from_text("step 12 2 maybe"),
+            Request::Unknown { .. }
+        ));
+        assert!(matches!(
+            Request::from_text("run the payroll please"),
+            Request::Lookup { .. }
+        ));
+        for outcome in StepOutcome::ALL {
+            assert_eq!(
+                Request::from_action(&action::run_step(7, 3, outcome)),
+                Request::RunStep {
+                    run: 7,
+                    step: 3,
+                    outcome: Some(outcome),
+                    note: None
+                }
+            );
+        }
+        assert_eq!(
+            Request::from_action(&action::run_finish(7)),
+            Request::FinishRun { run: 7 }
+        );
+        assert_eq!(
+            Request::from_action(&action::run_show(7)),
+            Request::ShowRun { run: 7 }
+        );
+        for forged in [
+            "run/0/fin",
+            "run/-1/2/ok",
+            "run/7/0/ok",
+            "run/7/2/zz",
+            "run/x/fin",
+            "run/7",
+        ] {
+            assert!(
+                matches!(Request::from_action(forged), Request::Unknown { .. }),
+                "{forged}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! messages. Platform-free: adapters hand it requests and render what it returns.
 
 pub mod library;
+mod runs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -435,6 +436,46 @@ impl Engine {
                 };
                 self.acknowledge(actor, &email, &served, id, hash_prefix.as_deref(), origin)
                     .await
+            }
+            Request::StartRun { id } => self.start_run(actor, email.as_ref(), &served, id).await,
+            Request::RunStep {
+                run,
+                step,
+                outcome,
+                note,
+            } => {
+                let Some(email) = email else {
+                    return private(compose::unknown_person());
+                };
+                self.run_step(
+                    actor,
+                    &email,
+                    &served,
+                    *run,
+                    *step,
+                    *outcome,
+                    note.as_deref(),
+                    origin,
+                )
+                .await
+            }
+            Request::FinishRun { run } => {
+                let Some(email) = email else {
+                    return private(compose::unknown_person());
+                };
+                self.finish_run(actor, &email, &served, *run, origin).await
+            }
+            Request::ShowRun { run } => {
+                let Some(email) = email else {
+                    return private(compose::unknown_person());
+                };
+                self.show_run(&email, &served, *run).await
+            }
+            Request::Runs => {
+                let Some(email) = email else {
+                    return private(compose::unknown_person());
+                };
+                self.my_runs(&email).await
             }
             Request::Review {
                 id,

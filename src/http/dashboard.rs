@@ -459,9 +459,10 @@ async fn procedure_page(
         let versions = dashboard.store.stored_versions().await?;
         let reviews = dashboard.store.review_history().await?;
         let lookups = dashboard.store.lookups_mentioning(id.as_str(), 20).await?;
-        Ok::<_, crate::store::StoreError>((report, versions, reviews, lookups))
+        let runs = dashboard.store.runs(Some(id.as_str())).await?;
+        Ok::<_, crate::store::StoreError>((report, versions, reviews, lookups, runs))
     };
-    let (report, versions, reviews, lookups) = match gathered.await {
+    let (report, versions, reviews, lookups, runs) = match gathered.await {
         Ok(all) => all,
         Err(error) => return internal(error),
     };
@@ -571,6 +572,16 @@ async fn procedure_page(
             ));
         }
         body.push_str("</table>");
+    }
+    if runs.is_empty() {
+        body.push_str("<h2>Procedure runs</h2><p class=\"muted\">No runs recorded yet.</p>");
+    } else {
+        let now = dashboard.clock.now();
+        let records: Vec<crate::evidence::RunRecord> = runs
+            .iter()
+            .map(|run| crate::evidence::RunRecord::of(run, now))
+            .collect();
+        body.push_str(&crate::evidence::render_runs_html(&records));
     }
     body.push_str(&format!(
         "<h2>Lookups that showed it</h2><p>{} recent.</p>",

@@ -23,6 +23,8 @@ pub enum EntryKind {
     Acknowledgement,
     Review,
     Lookup,
+    /// A procedure run started, a step's outcome or note, a run finished.
+    Run,
 }
 
 impl EntryKind {
@@ -32,6 +34,7 @@ impl EntryKind {
             EntryKind::Acknowledgement => "acknowledgement",
             EntryKind::Review => "review",
             EntryKind::Lookup => "lookup",
+            EntryKind::Run => "run",
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod evidence;
 pub mod ledger;
 pub mod outbox;
+pub mod runs;
 pub mod schedule;
 
 use std::str::FromStr;

@@ -102,6 +102,11 @@ impl TestBot {
         self.sync().await;
     }
 
+    pub(crate) fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use procbot::clock::Clock;
+        self.clock.now()
+    }
+
     /// One scheduler tick at the clock's time, then delivery.
     pub(crate) async fn tick(&mut self) -> usize {
         let sent = self.services.scheduler.tick().await.unwrap();

@@ -346,6 +346,13 @@ fn cases() -> Vec<Case> {
             DuplicateField,
             Some(4),
         ),
+        case(
+            "run_by without a schedule",
+            vec![("a.md", procedure_with("a", "run_by", Some("[it-ops]")))],
+            "a.md",
+            RunByWithoutSchedule,
+            Some(13),
+        ),
     ];
     cases.push(Case {
         name: "binary file",

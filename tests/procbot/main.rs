@@ -17,6 +17,7 @@ mod lookup_cli;
 mod lookup_eval;
 mod parser_robustness;
 mod reminders_year;
+mod runs_e2e;
 mod secrets;
 mod serve;
 mod slack_app;

@@ -252,9 +252,9 @@ async fn slash_commands_over_http_need_a_valid_fresh_signature() {
     assert_eq!(app.lookups_recorded().await, lookups_before);
 
     // Someone outside engineering does not learn of the confidential procedure.
-    let (_, body) = app.slash_command("U0IDA", "run payroll").await;
+    let (_, body) = app.slash_command("U0IDA", "how do I run payroll").await;
     assert!(!text_of(&serde_json::from_str(&body).unwrap()).contains("Send the payroll file"));
-    let (_, body) = app.slash_command("U0CTO", "run payroll").await;
+    let (_, body) = app.slash_command("U0CTO", "how do I run payroll").await;
     assert!(text_of(&serde_json::from_str(&body).unwrap()).contains("Send the payroll file"));
     // An account procbot cannot place is told so, in words.
     let (_, body) = app.slash_command("U0NOBODY", "pending").await;
@@ -654,4 +654,86 @@ fn the_app_manifest_asks_for_exactly_what_procbot_uses() {
     assert_eq!(events, BOT_EVENTS);
     assert!(text.contains("command: /procedure"));
     assert!(text.contains("home_tab_enabled: true"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_procedure_run_is_a_checklist_worked_through_with_slack_buttons() {
+    let app = SlackApp::spawn(SlackMode::Http).await;
+    welcome_dms(&app).await;
+    let (status, body) = app.slash_command("U0IDA", "run backup").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("started"), "{body}");
+    app.fake
+        .wait_for("the checklist DM", |_| {
+            app.fake
+                .posted_to("U0IDA")
+                .iter()
+                .any(|p| text_of(&p.args).contains("Run #"))
+        })
+        .await;
+    let checklist = app
+        .fake
+        .posted_to("U0IDA")
+        .into_iter()
+        .find(|p| text_of(&p.args).contains("Run #"))
+        .unwrap();
+    let buttons: Vec<String> = crate::slack_app::blocks_of(&checklist.args)
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["action_id"].as_str().map(str::to_string))
+        .collect();
+    let run = buttons[0].split('/').nth(1).unwrap().to_string();
+    assert_eq!(
+        buttons,
+        [
+            format!("run/{run}/1/ok"),
+            format!("run/{run}/1/na"),
+            format!("run/{run}/1/pb"),
+            format!("run/{run}/2/ok"),
+            format!("run/{run}/2/na"),
+            format!("run/{run}/2/pb"),
+            format!("run/{run}/fin"),
+        ]
+    );
+    for (index, action) in [
+        format!("run/{run}/1/ok"),
+        format!("run/{run}/2/ok"),
+        format!("run/{run}/fin"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, _) = app
+            .click("U0IDA", &checklist.channel, &checklist.ts, action)
+            .await;
+        assert_eq!(status, 200);
+        app.fake
+            .wait_for("the checklist updated", |requests| {
+                requests
+                    .iter()
+                    .filter(|r| r.method == "chat.update")
+                    .count()
+                    > index
+            })
+            .await;
+    }
+    let last = app.fake.calls("chat.update").pop().unwrap();
+    assert_eq!(last.args["ts"], checklist.ts.as_str());
+    let text = text_of(&last.args);
+    assert!(
+        text.contains("✅ 1. Start the backup job.") && text.contains("Finished"),
+        "{text}"
+    );
+    assert!(ack_buttons(&last.args).is_empty());
+    let store = app.store().await;
+    let runs = store.runs(Some("backup")).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].finished.as_ref().is_some_and(|f| f.deviations == 0));
+    assert_eq!(
+        runs[0].steps[0].by.as_ref().map(|e| e.as_str()),
+        Some("it-lead@example.com")
+    );
+    store.close().await;
+    app.stop().await;
 }

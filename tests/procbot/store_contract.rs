@@ -30,6 +30,7 @@ on_both_backends!(
     two_workers_deliver_each_message_exactly_once,
     the_ledger_names_the_first_altered_or_deleted_entry,
     concurrent_appends_keep_the_chain_whole,
+    a_run_starts_once_records_its_steps_and_finishes_once,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -718,4 +719,111 @@ async fn concurrent_appends_keep_the_chain_whole(db: &TestDb) {
     assert_eq!((verification.intact, verification.problem), (50, None));
     store_a.close().await;
     store_b.close().await;
+}
+
+async fn a_run_starts_once_records_its_steps_and_finishes_once(db: &TestDb) {
+    use procbot::core::runs::{RunTrigger, StepOutcome};
+    use procbot::store::runs::{NewRun, StepRecorded};
+    let store = db.store().await;
+    let sam = Email::parse("sam@example.com").unwrap();
+    let new = NewRun {
+        key: "schedule/backup/1796112000000".into(),
+        procedure_id: procbot::core::procedure::ProcedureId::parse("backup").unwrap(),
+        content_hash: "ab".repeat(32),
+        version: Some("1.2.0".into()),
+        commit_id: Some("c0ffee".into()),
+        title: "Back up".into(),
+        owner: Some(Email::parse("it-lead@example.com").unwrap()),
+        trigger: RunTrigger::Schedule,
+        scheduled_for: Some(t0()),
+        due_at: Some(t0() + Duration::days(7)),
+        started_by: None,
+        assignees: vec![sam.clone()],
+        steps: vec!["Start the job.".into(), "Check the report.".into()],
+    };
+    let first = store
+        .start_run(t0(), &new, |id| {
+            vec![dm(&format!("run/{id}/checklist"), "sam@example.com")]
+        })
+        .await
+        .unwrap();
+    let id = first.expect("the first start records the run");
+    // A second instance, or the next tick, starting the same occurrence: nothing new.
+    assert_eq!(
+        store
+            .start_run(t0(), &new, |_| vec![dm("again", "sam@example.com")])
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.outbox_counts().await.unwrap().pending, 1);
+    let at = t0() + Duration::minutes(5);
+    let record = |step, outcome, note: Option<&'static str>| {
+        let store = store.clone();
+        let sam = sam.clone();
+        async move {
+            store
+                .record_run_step(at, id, step, outcome, note, &sam)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        record(1, Some(StepOutcome::Done), None).await,
+        StepRecorded::Recorded
+    );
+    assert_eq!(
+        record(1, Some(StepOutcome::Done), None).await,
+        StepRecorded::Unchanged
+    );
+    assert_eq!(
+        record(2, Some(StepOutcome::Problem), None).await,
+        StepRecorded::Recorded
+    );
+    assert_eq!(
+        record(2, None, Some("checksum mismatch")).await,
+        StepRecorded::Recorded
+    );
+    assert_eq!(
+        record(3, Some(StepOutcome::Done), None).await,
+        StepRecorded::NoSuchStep
+    );
+    let run = store.run(id).await.unwrap().unwrap();
+    assert_eq!(run.steps[1].outcome, Some(StepOutcome::Problem));
+    assert_eq!(run.steps[1].note.as_deref(), Some("checksum mismatch"));
+    assert_eq!(run.steps[0].by.as_ref(), Some(&sam));
+    assert_eq!(run.check_finish(), Ok(1));
+    let finished_at = t0() + Duration::minutes(30);
+    assert!(
+        store
+            .finish_run(
+                finished_at,
+                &run,
+                &sam,
+                1,
+                &[dm("deviation", "it-lead@example.com")]
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_run(finished_at, &run, &sam, 1, &[])
+            .await
+            .unwrap(),
+        "finished once"
+    );
+    assert_eq!(
+        record(1, Some(StepOutcome::Problem), None).await,
+        StepRecorded::Finished
+    );
+    let runs = store.runs(Some("backup")).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let finished = runs[0].finished.as_ref().unwrap();
+    assert_eq!((finished.at, finished.deviations), (finished_at, 1));
+    assert!(store.open_runs().await.unwrap().is_empty());
+    // Started, three step records, finished: five ledger entries, chained.
+    assert_eq!(store.ledger_counts().await.unwrap().get("run"), Some(&5));
+    assert!(store.verify_ledger().await.unwrap().problem.is_none());
+    store.close().await;
 }
