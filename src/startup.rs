@@ -179,9 +179,11 @@ pub fn connect_platforms(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Vec<Connection>> {
-    let connections = Vec::new();
+    let mut connections = Vec::new();
+    if config.discord.enabled() {
+        connections.push(crate::adapters::discord::connect(&config.discord, clock.clone())?);
+    }
     let _ = clock;
-    let _ = config;
     Ok(connections)
 }
 
