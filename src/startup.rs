@@ -181,7 +181,10 @@ pub fn connect_platforms(
 ) -> anyhow::Result<Vec<Connection>> {
     let mut connections = Vec::new();
     if config.discord.enabled() {
-        connections.push(crate::adapters::discord::connect(&config.discord, clock.clone())?);
+        connections.push(crate::adapters::discord::connect(
+            &config.discord,
+            clock.clone(),
+        )?);
     }
     let _ = clock;
     Ok(connections)

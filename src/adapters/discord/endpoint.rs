@@ -32,7 +32,9 @@ struct Endpoint {
 pub fn verifier(public_key: &str) -> Result<Verifier, String> {
     let text = public_key.trim();
     if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("discord.public_key must be the application's public key: 64 hex digits".into());
+        return Err(
+            "discord.public_key must be the application's public key: 64 hex digits".into(),
+        );
     }
     let mut bytes = [0u8; 32];
     for (index, byte) in bytes.iter_mut().enumerate() {
@@ -42,7 +44,11 @@ pub fn verifier(public_key: &str) -> Result<Verifier, String> {
     Verifier::try_new(bytes).map_err(|error| format!("discord.public_key: {error}"))
 }
 
-pub fn routes(verifier: Verifier, clock: Arc<dyn Clock>, interactions: Arc<Interactions>) -> Router {
+pub fn routes(
+    verifier: Verifier,
+    clock: Arc<dyn Clock>,
+    interactions: Arc<Interactions>,
+) -> Router {
     Router::new()
         .route(PATH, post(interaction))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -63,12 +69,17 @@ async fn interaction(
     body: Bytes,
 ) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(signature), Some(timestamp)) =
-        (header("x-signature-ed25519"), header("x-signature-timestamp"))
-    else {
+    let (Some(signature), Some(timestamp)) = (
+        header("x-signature-ed25519"),
+        header("x-signature-timestamp"),
+    ) else {
         return refuse(StatusCode::UNAUTHORIZED, "missing signature headers");
     };
-    if endpoint.verifier.verify(signature, timestamp, &body).is_err() {
+    if endpoint
+        .verifier
+        .verify(signature, timestamp, &body)
+        .is_err()
+    {
         return refuse(StatusCode::UNAUTHORIZED, "invalid request signature");
     }
     let now = endpoint.clock.now().timestamp();

@@ -82,7 +82,9 @@ async fn register(rest: &Rest, application: ApplicationId, guild_ids: &[String])
             )
             .await
         {
-            Ok(_) => tracing::info!("/procedure registered globally (Discord may take up to an hour to show it everywhere)"),
+            Ok(_) => tracing::info!(
+                "/procedure registered globally (Discord may take up to an hour to show it everywhere)"
+            ),
             Err(error) => tracing::error!(%error, "registering /procedure globally failed"),
         }
         return;
@@ -132,7 +134,9 @@ impl EventHandler for Handler {
             .and_then(|json| parse(&json).map_err(|e| e.to_string()));
         match parsed {
             Ok(parsed) => self.interactions.answer_over_rest(parsed).await,
-            Err(error) => tracing::warn!(%error, "an interaction from the gateway was not understood"),
+            Err(error) => {
+                tracing::warn!(%error, "an interaction from the gateway was not understood")
+            }
         }
     }
 
@@ -162,7 +166,8 @@ async fn run_gateway(
     let gateway_url = match &settings.origin {
         Some(origin) => {
             http = http.proxy(origin.clone()).ratelimiter_disabled(true);
-            let Some(answer) = until_answered(rest, || Route::Gateway, "gateway address", stop).await
+            let Some(answer) =
+                until_answered(rest, || Route::Gateway, "gateway address", stop).await
             else {
                 return;
             };
@@ -228,7 +233,9 @@ pub fn task(
                 .and_then(serde_json::Value::as_str)
                 .and_then(snowflake)
             else {
-                tracing::error!("Discord described the application without an id; the Discord adapter stops");
+                tracing::error!(
+                    "Discord described the application without an id; the Discord adapter stops"
+                );
                 return;
             };
             let _ = application_id.set(id.to_string());
@@ -238,7 +245,9 @@ pub fn task(
                 DiscordMode::Http => {
                     let _ = stop.wait_for(|stopping| *stopping).await;
                 }
-                DiscordMode::Gateway => run_gateway(&settings, &rest, interactions, &mut stop).await,
+                DiscordMode::Gateway => {
+                    run_gateway(&settings, &rest, interactions, &mut stop).await
+                }
             }
         })
     })

@@ -269,9 +269,7 @@ pub struct Interactions {
 
 /// An ephemeral message (flags 64) with nothing else, for refusals and apologies.
 fn notice(text: &str) -> serde_json::Value {
-    let message = render(&Message::new().text(text))
-        .remove(0)
-        .ephemeral();
+    let message = render(&Message::new().text(text)).remove(0).ephemeral();
     serde_json::json!({ "type": CHANNEL_MESSAGE, "data": message })
 }
 
@@ -443,7 +441,9 @@ impl Interactions {
     async fn request(self: &Arc<Self>, interaction: Interaction) -> FirstResponse {
         let Some(actor) = interaction.actor() else {
             return FirstResponse {
-                body: notice("This interaction names no Discord user, so procbot cannot answer it."),
+                body: notice(
+                    "This interaction names no Discord user, so procbot cannot answer it.",
+                ),
                 after: None,
             };
         };
@@ -499,7 +499,9 @@ impl Interactions {
                 Ok(Err(error)) => {
                     tracing::error!(%error, "answering an interaction failed");
                     return FirstResponse {
-                        body: notice("Sorry, something went wrong on my side. Try again in a minute."),
+                        body: notice(
+                            "Sorry, something went wrong on my side. Try again in a minute.",
+                        ),
                         after: None,
                     };
                 }
@@ -589,9 +591,10 @@ impl Interactions {
             if deferred {
                 // The deferred response becomes the clicked message's update, or the first
                 // private message.
-                let original = planned.clicked_update.take().or_else(|| {
-                    (!planned.private.is_empty()).then(|| planned.private.remove(0))
-                });
+                let original = planned
+                    .clicked_update
+                    .take()
+                    .or_else(|| (!planned.private.is_empty()).then(|| planned.private.remove(0)));
                 if let Some(original) = original {
                     let body = serde_json::to_value(&original).unwrap_or_default();
                     let sent = self
@@ -638,9 +641,9 @@ impl Interactions {
         let mut tries = 0;
         loop {
             match self.rest.call(method, route(), Some(body)).await {
-                Err(RestError::Refused { status: 404, code, .. })
-                    if tries < 4 && code.is_none_or(|c| c == UNKNOWN_WEBHOOK) =>
-                {
+                Err(RestError::Refused {
+                    status: 404, code, ..
+                }) if tries < 4 && code.is_none_or(|c| c == UNKNOWN_WEBHOOK) => {
                     tries += 1;
                     tokio::time::sleep(wait).await;
                     wait *= 2;
@@ -779,7 +782,10 @@ mod tests {
             }
         );
         let actor = interaction.actor().unwrap();
-        assert_eq!((actor.workspace.as_str(), actor.user_id.as_str()), ("dm", "42"));
+        assert_eq!(
+            (actor.workspace.as_str(), actor.user_id.as_str()),
+            ("dm", "42")
+        );
     }
 
     #[test]
@@ -790,7 +796,10 @@ mod tests {
             parse(br#"{"type":"two"}"#),
             Err(Unanswerable::Malformed(m)) if m.contains("type")
         ));
-        assert_eq!(parse(br#"{"type":9}"#).unwrap_err(), Unanswerable::UnknownType(9));
+        assert_eq!(
+            parse(br#"{"type":9}"#).unwrap_err(),
+            Unanswerable::UnknownType(9)
+        );
     }
 
     #[test]

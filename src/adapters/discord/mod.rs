@@ -109,7 +109,8 @@ pub fn connect_with(
                 application_id.clone(),
                 options.answer_within,
             ));
-            let routes = verifier.map(|verifier| endpoint::routes(verifier, clock, interactions.clone()));
+            let routes =
+                verifier.map(|verifier| endpoint::routes(verifier, clock, interactions.clone()));
             Inbound {
                 routes,
                 task: Some((

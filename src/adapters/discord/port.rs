@@ -281,9 +281,10 @@ impl ChatPort for DiscordPort {
     ) -> PortFuture<'a, Result<MessageRef, DeliveryError>> {
         Box::pin(async move {
             match destination {
-                Destination::Channel { channel } => {
-                    self.post(channel, message).await.map_err(PostError::into_delivery)
-                }
+                Destination::Channel { channel } => self
+                    .post(channel, message)
+                    .await
+                    .map_err(PostError::into_delivery),
                 Destination::Person { email } => {
                     let user_id = self.user_id_of(email).await?;
                     let channel = self.dm_channel(&user_id).await?;

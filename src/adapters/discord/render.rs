@@ -156,7 +156,6 @@ fn trailing_backslashes(text: &str) -> usize {
     text.chars().rev().take_while(|c| *c == '\\').count()
 }
 
-
 /// Text as Discord shows it, inert: `@everyone`, `@here` and mention syntax (`<@id>`,
 /// `<@!id>`, `<@&id>`, `<#id>`, `</command:id>`) broken with a zero-width space, and Markdown
 /// markup outside `code spans` escaped. Code spans stay code: the bot's own wording uses them
@@ -317,8 +316,8 @@ fn sections_of(message: &Message) -> (Vec<Section>, Vec<Group>) {
     let mut sections = Vec::new();
     let mut current = Section::default();
     let mut groups = Vec::new();
-    // The nearest title or paragraph above a group of buttons: what its buttons act on, for
-    // labels when the same label would appear twice.
+    // What a group of buttons acts on, for labels when the same label would appear twice:
+    // its section's title, else the nearest paragraph above it.
     let mut subject: Option<String> = None;
     let mut raw_groups: Vec<(Vec<crate::core::message::Button>, Option<String>)> = Vec::new();
     for block in &message.blocks {
@@ -334,10 +333,13 @@ fn sections_of(message: &Message) -> (Vec<Section>, Vec<Group>) {
                 if !current.is_empty() {
                     sections.push(std::mem::take(&mut current));
                 }
+                subject = None;
             }
             Block::Text { text } => {
                 push_piece(&mut current, inert(text), false, 0);
-                subject = Some(text.clone());
+                if current.title.is_none() {
+                    subject = Some(text.clone());
+                }
             }
             Block::List { ordered, items } => {
                 for (index, item) in items.iter().enumerate() {
@@ -355,7 +357,12 @@ fn sections_of(message: &Message) -> (Vec<Section>, Vec<Group>) {
                 }
             }
             Block::Context { text } => {
-                push_piece(&mut current, format!("*{}*", inert(text)), false, STATUS_WEIGHT);
+                push_piece(
+                    &mut current,
+                    format!("*{}*", inert(text)),
+                    false,
+                    STATUS_WEIGHT,
+                );
             }
             Block::Link { label, url } => {
                 push_piece(
@@ -402,11 +409,9 @@ fn sections_of(message: &Message) -> (Vec<Section>, Vec<Group>) {
                 .iter()
                 .map(|button| {
                     let label = match subject {
-                        Some(subject) if repeated => format!(
-                            "{} · {}",
-                            button.label,
-                            subject.replace(['\n', '\r'], " ")
-                        ),
+                        Some(subject) if repeated => {
+                            format!("{} · {}", button.label, subject.replace(['\n', '\r'], " "))
+                        }
                         _ => button.label.clone(),
                     };
                     DiscordButton {
@@ -420,6 +425,25 @@ fn sections_of(message: &Message) -> (Vec<Section>, Vec<Group>) {
         });
     }
     (sections, groups)
+}
+
+/// Pieces as one text, and what they weigh together.
+fn joined(pieces: &[Piece]) -> (String, usize) {
+    let mut text = String::new();
+    let mut weight = 0;
+    for piece in pieces {
+        if weight > 0 {
+            weight += if piece.tight { 1 } else { 2 };
+        }
+        weight += piece.weight;
+        if !piece.text.is_empty() {
+            if !text.is_empty() {
+                text.push_str(if piece.tight { "\n" } else { "\n\n" });
+            }
+            text.push_str(&piece.text);
+        }
+    }
+    (text, weight)
 }
 
 /// A section's embeds, each within the per-embed limits and `EMBED_BUDGET`.
@@ -513,7 +537,20 @@ fn rows_of(groups: Vec<Group>) -> (Vec<ActionRow>, usize) {
 /// Renders `message` as one or more Discord messages, in the order they are sent. Buttons
 /// are on the last one.
 pub fn render(message: &Message) -> Vec<DiscordMessage> {
-    let (sections, groups) = sections_of(message);
+    let (mut sections, groups) = sections_of(message);
+    // Words before the first title (a greeting, a short answer) read best as the message's
+    // own text, and leave the embeds for the procedures.
+    let lead = match sections.first() {
+        Some(first) if first.title.is_none() && first.fields.is_empty() => {
+            let (text, weight) = joined(&first.pieces);
+            (weight <= CONTENT_LIMIT).then_some(text)
+        }
+        _ => None,
+    };
+    if lead.is_some() {
+        sections.remove(0);
+    }
+    let lead = lead.filter(|text| !text.is_empty());
     let embeds: Vec<EmbedDraft> = sections.into_iter().flat_map(embeds_of).collect();
     let mut parts: Vec<Vec<Embed>> = Vec::new();
     let mut current: Vec<Embed> = Vec::new();
@@ -532,6 +569,7 @@ pub fn render(message: &Message) -> Vec<DiscordMessage> {
     if !current.is_empty() || parts.is_empty() {
         parts.push(current);
     }
+    let mut lead = lead;
     let (rows, left_out) = rows_of(groups);
     let last = parts.len() - 1;
     parts
@@ -539,14 +577,16 @@ pub fn render(message: &Message) -> Vec<DiscordMessage> {
         .enumerate()
         .map(|(index, mut embeds)| {
             let is_last = index == last;
-            let content = (is_last && left_out > 0).then(|| {
-                cut(
-                    &format!(
-                        "{left_out} more buttons do not fit in one Discord message: type `ack <procedure>`, or use `/procedure pending`, for the rest."
-                    ),
-                    CONTENT_LIMIT,
+            let note = (is_last && left_out > 0).then(|| {
+                format!(
+                    "{left_out} more buttons do not fit in one Discord message: type `ack <procedure>`, or use `/procedure pending`, for the rest."
                 )
             });
+            let content = match (lead.take(), note) {
+                (Some(lead), Some(note)) => Some(cut(&format!("{lead}\n\n{note}"), CONTENT_LIMIT)),
+                (Some(text), None) | (None, Some(text)) => Some(cut(&text, CONTENT_LIMIT)),
+                (None, None) => None,
+            };
             if embeds.is_empty() && content.is_none() {
                 // Discord refuses a message with nothing in it.
                 embeds.push(Embed {
@@ -641,7 +681,13 @@ mod tests {
         let procedure = parsed.procedure.expect("the test procedure parses");
         let view = compose::procedure_view(
             &procedure,
-            vec![Button::new("Acknowledge v1.3.0", "ack/backup-customer-data/0123456789ab").primary()],
+            vec![
+                Button::new(
+                    "Acknowledge v1.3.0",
+                    "ack/backup-customer-data/0123456789ab",
+                )
+                .primary(),
+            ],
             Some("https://git.example.com/acme/procedures/src/main/backup (1).md".into()),
         );
         let parts = render(&view);
@@ -674,13 +720,15 @@ mod tests {
             .flat_map(|r| r.components.iter().map(|b| b.label.as_str()))
             .collect();
         assert_eq!(labels[0], "Read · Procedure number 1 (v1.0.0)");
-        assert_eq!(labels[1], "Acknowledge v1.0.0 · Procedure number 1 (v1.0.0)");
+        assert_eq!(
+            labels[1],
+            "Acknowledge v1.0.0 · Procedure number 1 (v1.0.0)"
+        );
         insta::assert_snapshot!(json(&parts));
     }
 
     #[test]
-    fn a_long_acknowledgement_dm_splits_with_buttons_on_the_last_part_and_a_click_moves_nothing()
-    {
+    fn a_long_acknowledgement_dm_splits_with_buttons_on_the_last_part_and_a_click_moves_nothing() {
         let long = "A step changed in a way that is long to explain. ".repeat(14);
         let items: Vec<AckItem> = (1..=ITEMS_PER_MESSAGE)
             .map(|n| item(n, Some(long.clone())))
@@ -695,23 +743,37 @@ mod tests {
         // engine does: the text parts stay exactly as they were, only the last one changes.
         let first_ack = message.action_ids().nth(1).unwrap().to_string();
         let mut clicked = message.clone();
-        assert!(clicked.replace_actions_with(
-            &first_ack,
-            "✅ Acknowledged v1.0.0 at 2026-12-01 09:00 UTC"
-        ));
+        assert!(
+            clicked
+                .replace_actions_with(&first_ack, "✅ Acknowledged v1.0.0 at 2026-12-01 09:00 UTC")
+        );
         let after = render(&clicked);
         check_limits(&after);
-        assert_eq!(after.len(), parts.len());
-        let unchanged = parts.len() - 1;
-        assert_eq!(after[..unchanged], parts[..unchanged]);
-        assert_eq!(after.last().unwrap().custom_ids().count(), 2 * ITEMS_PER_MESSAGE - 2);
-        assert!(!after.last().unwrap().custom_ids().any(|id| id == first_ack));
+        let titles = |parts: &[DiscordMessage]| -> Vec<Vec<Option<String>>> {
+            parts
+                .iter()
+                .map(|p| p.embeds.iter().map(|e| e.title.clone()).collect())
+                .collect()
+        };
+        assert_eq!(titles(&after), titles(&parts), "no embed moves");
+        // Only the clicked (last) message is edited: every part after the clicked item's is
+        // unchanged but for its buttons; the status line lands beside the item's text.
+        let last = after.len() - 1;
+        assert_eq!(after[last].embeds, parts[last].embeds);
+        assert_eq!(after[last].custom_ids().count(), 2 * ITEMS_PER_MESSAGE - 2);
+        assert!(!after[last].custom_ids().any(|id| id == first_ack));
+        assert!(format!("{:?}", after[0]).contains("✅ Acknowledged v1.0.0"));
     }
 
     #[test]
     fn a_long_procedure_is_split_across_embeds_and_messages_within_every_limit() {
         let steps: Vec<String> = (1..=120)
-            .map(|n| format!("Step {n}: {}", "do the careful thing and write it down ".repeat(3)))
+            .map(|n| {
+                format!(
+                    "Step {n}: {}",
+                    "do the careful thing and write it down ".repeat(3)
+                )
+            })
             .collect();
         let message = Message::new()
             .header("x".repeat(400))
@@ -735,7 +797,10 @@ mod tests {
             .join("\n");
         assert_eq!(text.matches('y').count(), 9000, "no text is lost");
         assert!(text.contains("120. Step 120"));
-        assert_eq!(parts.last().unwrap().custom_ids().collect::<Vec<_>>(), ["show/a"]);
+        assert_eq!(
+            parts.last().unwrap().custom_ids().collect::<Vec<_>>(),
+            ["show/a"]
+        );
     }
 
     #[test]
@@ -753,7 +818,12 @@ mod tests {
         check_limits(&parts);
         let last = parts.last().unwrap();
         assert_eq!(last.custom_ids().count(), 20, "5 rows of two pairs");
-        assert!(last.content.as_deref().unwrap().starts_with("40 more buttons"));
+        assert!(
+            last.content
+                .as_deref()
+                .unwrap()
+                .starts_with("40 more buttons")
+        );
     }
 
     #[test]
@@ -763,7 +833,11 @@ mod tests {
             .text("Hi Ida, Back up v1.2.0 is due for review today. Is it still accurate?")
             .fields(vec![("Procedure".into(), "backup-customer-data".into())])
             .actions(vec![
-                Button::new("Reviewed – still accurate", "rv/ok/backup-customer-data/0123456789ab").primary(),
+                Button::new(
+                    "Reviewed – still accurate",
+                    "rv/ok/backup-customer-data/0123456789ab",
+                )
+                .primary(),
                 Button::new("Needs changes", "rv/chg/backup-customer-data/0123456789ab"),
                 Button::new("Snooze 7 days", "rv/snz/backup-customer-data/0123456789ab"),
             ])
