@@ -116,7 +116,8 @@ impl Rest {
             Some(direct) => {
                 let built = request
                     .build(&direct.client, self.http.token(), Some(&direct.origin))
-                    .and_then(|b| b.build().map_err(Into::into))
+                    .map_err(|e| RestError::Network(e.to_string()))?
+                    .build()
                     .map_err(|e| RestError::Network(e.to_string()))?;
                 direct
                     .client
