@@ -187,6 +187,12 @@ pub fn connect_platforms(
                 .context("setting up Slack")?,
         );
     }
+    if config.discord.enabled() {
+        connections.push(
+            crate::adapters::discord::connect(&config.discord, clock.clone())
+                .context("setting up Discord")?,
+        );
+    }
     Ok(connections)
 }
 

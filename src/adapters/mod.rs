@@ -3,6 +3,7 @@
 //! port the outbox delivers through, and an inbound side started once the engine exists.
 
 pub mod console;
+pub mod discord;
 pub mod slack;
 
 use std::future::Future;

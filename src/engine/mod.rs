@@ -282,7 +282,9 @@ impl Engine {
         }
     }
 
-    async fn person(&self, actor: &Actor) -> Result<Option<Email>, EngineError> {
+    /// The person an account belongs to: the adapter's email, a linked identity, or the
+    /// directory's platform id.
+    pub async fn person(&self, actor: &Actor) -> Result<Option<Email>, EngineError> {
         if let Some(email) = &actor.email {
             return Ok(Some(email.clone()));
         }
@@ -994,7 +996,7 @@ fn encode_path(path: &str) -> String {
 
 /// Whether `email` may see `procedure`: confidential and restricted ones only by their
 /// audience and owner.
-fn may_see(snapshot: &Snapshot, procedure: &Procedure, email: Option<&Email>) -> bool {
+pub fn may_see(snapshot: &Snapshot, procedure: &Procedure, email: Option<&Email>) -> bool {
     if !procedure.classification.is_private() {
         return true;
     }

@@ -9,6 +9,8 @@ mod check_cli;
 mod check_codes;
 mod dashboard;
 mod db;
+mod discord;
+mod discord_fake;
 mod fake_slack;
 mod git_fixture;
 mod helpers;

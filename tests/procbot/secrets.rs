@@ -12,21 +12,33 @@ use sha2::Sha256;
 
 use crate::helpers::{TestRepo, http_request, procbot_command, project_root};
 
-const SECRETS: [(&str, &str); 7] = [
-    ("PROCBOT_SLACK__BOT_TOKEN", "xoxb-secret-bot-token-1111"),
-    ("PROCBOT_SLACK__SIGNING_SECRET", "slack-signing-secret-2222"),
-    ("PROCBOT_SLACK__APP_TOKEN", "xapp-secret-app-token-3333"),
-    ("PROCBOT_DISCORD__TOKEN", "discord-secret-token-4444"),
-    (
-        "PROCBOT_DISCORD__PUBLIC_KEY",
-        "e2b1b4a7c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8091a2b3c4d5e6f",
-    ),
-    ("PROCBOT_WEBHOOK__SECRET", "webhook-secret-5555"),
-    ("PROCBOT_DASHBOARD__TOKEN", "dashboard-token-6666"),
-];
+/// The Discord public key is a real one, so that signed interactions verify.
+fn secrets() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "PROCBOT_SLACK__BOT_TOKEN",
+            "xoxb-secret-bot-token-1111".into(),
+        ),
+        (
+            "PROCBOT_SLACK__SIGNING_SECRET",
+            "slack-signing-secret-2222".into(),
+        ),
+        (
+            "PROCBOT_SLACK__APP_TOKEN",
+            "xapp-secret-app-token-3333".into(),
+        ),
+        ("PROCBOT_DISCORD__TOKEN", "discord-secret-token-4444".into()),
+        (
+            "PROCBOT_DISCORD__PUBLIC_KEY",
+            crate::discord_fake::public_key_hex(),
+        ),
+        ("PROCBOT_WEBHOOK__SECRET", "webhook-secret-5555".into()),
+        ("PROCBOT_DASHBOARD__TOKEN", "dashboard-token-6666".into()),
+    ]
+}
 
-fn secret(name: &str) -> &'static str {
-    SECRETS.iter().find(|(n, _)| *n == name).unwrap().1
+fn secret(name: &str) -> String {
+    secrets().into_iter().find(|(n, _)| *n == name).unwrap().1
 }
 
 #[test]
@@ -37,10 +49,13 @@ fn a_full_run_at_debug_level_logs_no_secret() {
     let fake = runtime.block_on(crate::fake_slack::FakeSlack::start(
         crate::slack_app::slack_users(),
     ));
+    let discord = runtime.block_on(crate::discord_fake::FakeDiscord::start());
     let mut command = procbot_command(&["serve"]);
     command
         .current_dir(workdir.path())
         .env("PROCBOT_SLACK__API_BASE_URL", fake.api_url())
+        .env("PROCBOT_DISCORD__API_BASE_URL", discord.api_base_url())
+        .env("PROCBOT_DISCORD__MODE", "http")
         .env("PROCBOT_HTTP__LISTEN", "127.0.0.1:0")
         .env(
             "PROCBOT_PROCEDURES__PATH",
@@ -51,7 +66,7 @@ fn a_full_run_at_debug_level_logs_no_secret() {
         .env("PROCBOT_SLACK__MODE", "http")
         .stderr(Stdio::piped())
         .stdout(Stdio::piped());
-    for (name, value) in SECRETS {
+    for (name, value) in secrets() {
         command.env(name, value);
     }
     let mut child = command.spawn().unwrap();
@@ -84,6 +99,7 @@ fn a_full_run_at_debug_level_logs_no_secret() {
 
     // Use every secret the way its owner would.
     let dashboard = secret("PROCBOT_DASHBOARD__TOKEN");
+    let dashboard = dashboard.as_str();
     for token in ["wrong", dashboard] {
         let body = format!("token={token}");
         http_request(
@@ -136,8 +152,11 @@ fn a_full_run_at_debug_level_logs_no_secret() {
         .unwrap()
         .as_secs()
         .to_string();
-    let (timestamp, signature) =
-        crate::slack_app::sign(secret("PROCBOT_SLACK__SIGNING_SECRET"), &now, &command_body);
+    let (timestamp, signature) = crate::slack_app::sign(
+        &secret("PROCBOT_SLACK__SIGNING_SECRET"),
+        &now,
+        &command_body,
+    );
     let (status, answer) = http_request(
         address,
         &format!(
@@ -152,6 +171,30 @@ fn a_full_run_at_debug_level_logs_no_secret() {
             && r.authorization.as_deref() == Some("Bearer xoxb-secret-bot-token-1111")
     });
     assert!(bearer_used, "the bot token was used: {:?}", fake.requests());
+    // A Discord interaction signed with the application's key; procbot calls the fake
+    // Discord with its bot token at start-up (the application and the command).
+    let ping = r#"{"id":"1","application_id":"2","type":1,"token":"t","version":1}"#;
+    let signature = crate::discord_fake::sign(&crate::discord_fake::signing_key(), &now, ping);
+    let (status, answer) = http_request(
+        address,
+        &format!(
+            "POST /discord/interactions HTTP/1.1\r\nx-signature-ed25519: {signature}\r\nx-signature-timestamp: {now}\r\ncontent-type: application/json"
+        ),
+        ping,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !discord
+        .recorded()
+        .iter()
+        .any(|r| r.authorization.as_deref() == Some("Bot discord-secret-token-4444"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Discord token was never used"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(http_request(address, "GET /readyz HTTP/1.1", "").0, 200);
     assert_eq!(http_request(address, "GET /metrics HTTP/1.1", "").0, 200);
 
@@ -177,8 +220,8 @@ fn a_full_run_at_debug_level_logs_no_secret() {
         log.contains("\"level\":\"DEBUG\""),
         "debug logging was on:\n{log}"
     );
-    for (name, value) in SECRETS {
-        assert!(!log.contains(value), "{name} appears in the log:\n{log}");
-        assert!(!stdout.contains(value), "{name} appears on stdout");
+    for (name, value) in secrets() {
+        assert!(!log.contains(&value), "{name} appears in the log:\n{log}");
+        assert!(!stdout.contains(&value), "{name} appears on stdout");
     }
 }
