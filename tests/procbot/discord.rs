@@ -1202,3 +1202,77 @@ async fn every_request_procbot_sends_matches_discords_openapi() {
         problems.join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_procedure_run_is_a_checklist_worked_through_with_discord_buttons() {
+    let db = TestDb::sqlite();
+    let bot = DiscordBot::start(&db).await;
+    bot.baseline_delivered().await;
+    let before = bot.dms(SAM_DM).len();
+    let (status, response) = bot
+        .interact(&command(
+            SAM,
+            json!({"type": 1, "name": "run", "options": [{"type": 3, "name": "id", "value": "backup-customer-data"}]}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{response}");
+    assert!(text_of(&response).contains("started"), "{response}");
+    assert_eq!(response["data"]["flags"], 64, "answered privately");
+    bot.fake
+        .wait_for("the checklist DM", |_| bot.dms(SAM_DM).len() > before)
+        .await;
+    let posted = bot.dms(SAM_DM).pop().unwrap();
+    let checklist = posted.body.clone().unwrap();
+    assert!(text_of(&checklist).contains("Run #"), "{checklist}");
+    let ids = custom_ids(&checklist);
+    let run = ids[0].split('/').nth(1).unwrap().to_string();
+    assert!(ids.contains(&format!("run/{run}/fin")), "{ids:?}");
+    assert!(checklist["components"].as_array().unwrap().len() <= 5);
+    let message = posted.created_id.clone().unwrap();
+    // Steps by button (type 7 updates the checklist in place), the last typed as a problem
+    // with a note through the command, then Finish.
+    for step in ["1", "2"] {
+        let (status, response) = bot
+            .interact(&click(
+                SAM,
+                SAM_DM,
+                &message,
+                &format!("run/{run}/{step}/ok"),
+            ))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(response["type"], 7, "{response}");
+        assert!(!custom_ids(&response["data"]).contains(&format!("run/{run}/{step}/ok")));
+    }
+    let (_, response) = bot
+        .interact(&command(
+            SAM,
+            json!({"type": 1, "name": "step", "options": [
+                {"type": 4, "name": "run", "value": run.parse::<i64>().unwrap()},
+                {"type": 4, "name": "step", "value": 3},
+                {"type": 3, "name": "outcome", "value": "problem"},
+                {"type": 3, "name": "note", "value": "Report missing, ticket OPS-9"}]}),
+        ))
+        .await;
+    assert!(text_of(&response).contains("OPS-9"), "{response}");
+    let (_, response) = bot
+        .interact(&click(SAM, SAM_DM, &message, &format!("run/{run}/fin")))
+        .await;
+    assert_eq!(response["type"], 7, "{response}");
+    let finished = text_of(&response["data"]);
+    assert!(
+        finished.contains("Finished") && finished.contains("1 deviation"),
+        "{finished}"
+    );
+    assert!(custom_ids(&response["data"]).is_empty());
+    let store = bot.store().await;
+    let runs = store.runs(Some("backup-customer-data")).await.unwrap();
+    assert_eq!(runs[0].finished.as_ref().map(|f| f.deviations), Some(1));
+    assert_eq!(
+        runs[0].steps[2].note.as_deref(),
+        Some("Report missing, ticket OPS-9")
+    );
+    store.close().await;
+    bot.stop().await;
+    db.finish().await;
+}

@@ -180,11 +180,27 @@ impl Interaction {
                 .iter()
                 .find(|o| o.name == name)
                 .and_then(|o| o.value.as_ref())
-                .and_then(serde_json::Value::as_str)
-                .map(|v| v.replace(['\n', '\r'], " "))
+                .map(|v| match v.as_str() {
+                    Some(text) => text.replace(['\n', '\r'], " "),
+                    // Integer options (a run, a step) arrive as numbers.
+                    None => v.to_string(),
+                })
                 .unwrap_or_default()
         };
         Some(match sub.name.as_str() {
+            "run" => format!("run {}", value("id")),
+            "step" => format!(
+                "step {} {} {} {}",
+                value("run"),
+                value("step"),
+                value("outcome"),
+                value("note")
+            )
+            .trim_end()
+            .to_string(),
+            "note" => format!("note {} {} {}", value("run"), value("step"), value("text")),
+            "finish" => format!("finish {}", value("run")),
+            "runs" => "runs".to_string(),
             "find" => format!("find {}", value("query")),
             "show" => format!("show {}", value("id")),
             "ack" => format!("ack {}", value("id")),
@@ -243,7 +259,24 @@ pub fn command_definition() -> serde_json::Value {
                          {"type": 3, "name": "outcome", "description": "What you found", "required": true,
                           "choices": [{"name": "Still accurate", "value": "ok"},
                                       {"name": "Needs changes", "value": "changes"},
-                                      {"name": "Snooze 7 days", "value": "snooze"}]}]}
+                                      {"name": "Snooze 7 days", "value": "snooze"}]}]},
+            {"type": 1, "name": "run", "description": "Perform a procedure now, as a checklist",
+             "options": [id_option("The procedure to perform")]},
+            {"type": 1, "name": "runs", "description": "Your open procedure runs"},
+            {"type": 1, "name": "step", "description": "Record a step of a run",
+             "options": [{"type": 4, "name": "run", "description": "The run's number", "required": true, "min_value": 1},
+                         {"type": 4, "name": "step", "description": "The step's number", "required": true, "min_value": 1, "max_value": 999},
+                         {"type": 3, "name": "outcome", "description": "What happened", "required": true,
+                          "choices": [{"name": "Done", "value": "done"},
+                                      {"name": "Not applicable", "value": "na"},
+                                      {"name": "Problem", "value": "problem"}]},
+                         {"type": 3, "name": "note", "description": "A reason, a note or a link (evidence)", "max_length": 500}]},
+            {"type": 1, "name": "note", "description": "Add a note or link to a step of a run",
+             "options": [{"type": 4, "name": "run", "description": "The run's number", "required": true, "min_value": 1},
+                         {"type": 4, "name": "step", "description": "The step's number", "required": true, "min_value": 1, "max_value": 999},
+                         {"type": 3, "name": "text", "description": "The reason, note or link", "required": true, "max_length": 500}]},
+            {"type": 1, "name": "finish", "description": "Finish a run",
+             "options": [{"type": 4, "name": "run", "description": "The run's number", "required": true, "min_value": 1}]}
         ]
     })
 }
