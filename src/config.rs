@@ -139,6 +139,30 @@ impl<'de> Deserialize<'de> for BaseUrl {
     }
 }
 
+/// A rate (per second), written as a number, or as text in an environment variable.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(f64),
+            Integer(i64),
+            Text(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Number(rate) => Ok(Rate(rate)),
+            #[allow(clippy::cast_precision_loss)]
+            Written::Integer(rate) => Ok(Rate(rate as f64)),
+            Written::Text(text) => text.trim().parse().map(Rate).map_err(|_| {
+                serde::de::Error::custom(format!("`{text}` is not a number (messages a second)"))
+            }),
+        }
+    }
+}
+
 /// A Discord snowflake id, written as a string of digits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snowflake(pub String);
@@ -359,6 +383,8 @@ pub struct SlackConfig {
     pub app_token_file: Option<PathBuf>,
     pub signing_secret: Option<SecretString>,
     pub signing_secret_file: Option<PathBuf>,
+    /// How many messages procbot posts a second at most, across the workspace.
+    pub max_messages_per_second: Rate,
 }
 
 impl Default for SlackConfig {
@@ -373,6 +399,7 @@ impl Default for SlackConfig {
             app_token_file: None,
             signing_secret: None,
             signing_secret_file: None,
+            max_messages_per_second: Rate(crate::delivery::SLACK_MESSAGES_PER_SECOND),
         }
     }
 }
@@ -725,6 +752,13 @@ fn resolve_secrets(config: &mut Config, base: &Path) -> Result<(), ConfigError> 
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
+    let rate = config.slack.max_messages_per_second.0;
+    if !(rate.is_finite() && (0.1..=1000.0).contains(&rate)) {
+        return Err(invalid(
+            "slack.max_messages_per_second",
+            format!("{rate} is not a rate procbot can send at: give a number from 0.1 to 1000"),
+        ));
+    }
     let secrets = [
         ("slack.bot_token", &config.slack.bot_token),
         ("slack.app_token", &config.slack.app_token),
@@ -863,6 +897,14 @@ mod tests {
             ),
             ("[slack]\nmode = \"carrier-pigeon\"\n", "slack.mode"),
             ("[discord]\nguild_ids = [\"abc\"]\n", "discord.guild_ids"),
+            (
+                "[slack]\nmax_messages_per_second = 0\n",
+                "slack.max_messages_per_second",
+            ),
+            (
+                "[slack]\nmax_messages_per_second = \"fast\"\n",
+                "slack.max_messages_per_second",
+            ),
         ];
         for (text, key) in cases {
             let message = load_text(text, &[]).unwrap_err().to_string();
@@ -884,6 +926,8 @@ mod tests {
         .unwrap();
         assert_eq!(config.http.listen.port(), 9999);
         assert_eq!(config.discord.guild_ids, [Snowflake("123".into())]);
+        let rate = load_text("", &[("PROCBOT_SLACK__MAX_MESSAGES_PER_SECOND", "2.5")]).unwrap();
+        assert_eq!(rate.slack.max_messages_per_second, Rate(2.5));
         let error = load_text("", &[("PROCBOT_HTTP__LISTEN", "bad")]).unwrap_err();
         assert!(
             error.to_string().contains("PROCBOT_HTTP__LISTEN"),

@@ -26,6 +26,10 @@ pub const MAX_ATTEMPTS: i64 = 10;
 /// How long the worker sleeps at most when nothing is due (new rows also wake it).
 const IDLE_WAIT: Duration = Duration::from_secs(5);
 
+/// Slack's default pace: `chat.postMessage` allows about one message a second per channel
+/// (the adapter keeps to that) with bursts, and several hundred a minute per workspace.
+pub const SLACK_MESSAGES_PER_SECOND: f64 = 5.0;
+
 /// How fast a platform may be sent to.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pace {
@@ -41,7 +45,7 @@ impl Pace {
         match platform {
             Platform::Console => Pace { per_second: None },
             Platform::Slack => Pace {
-                per_second: Some(5.0),
+                per_second: Some(SLACK_MESSAGES_PER_SECOND),
             },
             Platform::Discord => Pace {
                 per_second: Some(40.0),
@@ -152,7 +156,14 @@ impl OutboxWorker {
                         // Hand the rest back untouched; they go when the pause ends.
                         for rest in rows.by_ref() {
                             self.store
-                                .reschedule(rest.id, &self.owner, until, "rate limited", false)
+                                .reschedule(
+                                    rest.id,
+                                    &self.owner,
+                                    until,
+                                    "rate limited",
+                                    false,
+                                    false,
+                                )
                                 .await?;
                         }
                     }
@@ -188,14 +199,22 @@ impl OutboxWorker {
             tracing::warn!(id = row.id, key = %row.idempotency_key, "lease lost before sending; another worker has the row");
             return Ok(Flow::Continue);
         }
-        let sent = tokio::time::timeout(SEND_TIMEOUT, port.send(&row.destination, &row.message))
-            .await
-            .unwrap_or_else(|_| {
-                Err(DeliveryError::Transient(format!(
-                    "no answer within {} s",
-                    SEND_TIMEOUT.as_secs()
-                )))
-            });
+        let sent = tokio::time::timeout(
+            SEND_TIMEOUT,
+            port.send_once(
+                &row.destination,
+                &row.message,
+                &row.idempotency_key,
+                row.maybe_sent,
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(DeliveryError::Transient(format!(
+                "no answer within {} s",
+                SEND_TIMEOUT.as_secs()
+            )))
+        });
         let now = self.clock.now();
         match sent {
             Ok(message_ref) => {
@@ -218,7 +237,7 @@ impl OutboxWorker {
                     + chrono::Duration::from_std(retry_after)
                         .unwrap_or(chrono::Duration::seconds(60));
                 self.store
-                    .reschedule(row.id, &self.owner, until, "rate limited", false)
+                    .reschedule(row.id, &self.owner, until, "rate limited", false, true)
                     .await?;
                 if let Some(lane) = self.lanes.get_mut(&platform) {
                     lane.paused_until = Some(Instant::now() + retry_after);
@@ -232,7 +251,7 @@ impl OutboxWorker {
                 let next = now
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(600));
                 self.store
-                    .reschedule(row.id, &self.owner, next, &reason, true)
+                    .reschedule(row.id, &self.owner, next, &reason, true, false)
                     .await?;
                 round.retried += 1;
                 Ok(Flow::Continue)

@@ -123,7 +123,12 @@ impl Services {
         .with_runs(engine.clone());
         let mut outbox = OutboxWorker::new(store.clone(), clock.clone(), instance);
         for (port, _) in ports {
-            let pace = Pace::for_platform(port.platform());
+            let pace = match port.platform() {
+                crate::core::port::Platform::Slack => Pace {
+                    per_second: Some(config.slack.max_messages_per_second.0),
+                },
+                platform => Pace::for_platform(platform),
+            };
             outbox = outbox.with_port(port, pace);
         }
         let mut syncer = Syncer::new(

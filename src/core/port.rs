@@ -112,6 +112,20 @@ pub trait ChatPort: Send + Sync {
         message: &'a Message,
     ) -> PortFuture<'a, Result<MessageRef, DeliveryError>>;
 
+    /// Posts a queued message exactly once. `key` is its outbox idempotency key;
+    /// `maybe_sent` says an earlier attempt may have reached the platform (its worker died
+    /// mid-send, or the send timed out), so an adapter that can look should find that message
+    /// and return it instead of posting again. Adapters that cannot, post.
+    fn send_once<'a>(
+        &'a self,
+        destination: &'a Destination,
+        message: &'a Message,
+        _key: &'a str,
+        _maybe_sent: bool,
+    ) -> PortFuture<'a, Result<MessageRef, DeliveryError>> {
+        self.send(destination, message)
+    }
+
     /// Replaces a message the bot sent earlier (the clicked announcement).
     fn update<'a>(
         &'a self,

@@ -32,6 +32,9 @@ pub struct OutboxRow {
     pub message: Message,
     /// Delivery attempts so far, this one included.
     pub attempts: i64,
+    /// An earlier attempt handed it to the platform without learning the outcome (its worker
+    /// died, or the send timed out): it may already be there.
+    pub maybe_sent: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -155,7 +158,7 @@ impl Store {
              WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND platform = $3 \
              AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $4) \
              ORDER BY id LIMIT $5 {lock}) \
-             RETURNING id, idempotency_key, platform, destination, message, attempts"
+             RETURNING id, idempotency_key, platform, destination, message, attempts, sending"
         );
         let mut transaction = self.begin_write().await?;
         let rows = sqlx::query(&sql)
@@ -181,14 +184,16 @@ impl Store {
                 message: serde_json::from_str(&message)
                     .map_err(|error| StoreError::Corrupt(format!("outbox message: {error}")))?,
                 attempts: row.try_get("attempts")?,
+                maybe_sent: row.try_get::<i64, _>("sending")? != 0,
             });
         }
         claimed.sort_by_key(|row| row.id);
         Ok(claimed)
     }
 
-    /// Extends this worker's lease on one row just before sending it. False when the lease
-    /// was lost (it ran out and another worker took the row): the row must not be sent.
+    /// Extends this worker's lease on one row just before sending it, and marks it as being
+    /// sent. False when the lease was lost (it ran out and another worker took the row): the
+    /// row must not be sent.
     pub async fn renew_lease(
         &self,
         id: i64,
@@ -197,7 +202,7 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let updated = sqlx::query(
-            "UPDATE outbox SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 \
+            "UPDATE outbox SET lease_until = $1, sending = 1 WHERE id = $2 AND lease_owner = $3 \
              AND status = 'pending' AND lease_until > $4",
         )
         .bind(to_millis(until))
@@ -232,7 +237,9 @@ impl Store {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Puts a row back for a later attempt. A rate-limited attempt does not count.
+    /// Puts a row back for a later attempt. A rate-limited attempt does not count. `refused`
+    /// says the platform certainly does not have the message (a 429); after other failures it
+    /// may (a timeout after the platform took it).
     pub async fn reschedule(
         &self,
         id: i64,
@@ -240,11 +247,13 @@ impl Store {
         next_attempt_at: DateTime<Utc>,
         error: &str,
         counts_as_attempt: bool,
+        refused: bool,
     ) -> Result<(), StoreError> {
         let uncount = if counts_as_attempt { 0i64 } else { 1 };
         sqlx::query(
             "UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, \
-             lease_until = NULL, attempts = attempts - $3 \
+             lease_until = NULL, attempts = attempts - $3, \
+             sending = CASE WHEN $6 = 1 THEN 0 ELSE sending END \
              WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
         )
         .bind(to_millis(next_attempt_at))
@@ -252,6 +261,7 @@ impl Store {
         .bind(uncount)
         .bind(id)
         .bind(owner)
+        .bind(i64::from(refused))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -321,6 +331,27 @@ impl Store {
         .await?;
         let due: Option<i64> = row.try_get("due")?;
         Ok(due.map(from_millis))
+    }
+
+    /// The platform's handle on the latest message delivered to `destination` (a channel
+    /// named in the configuration resolves to the id its platform gave back).
+    pub async fn last_delivered_ref(
+        &self,
+        platform: Platform,
+        destination: &Destination,
+    ) -> Result<Option<MessageRef>, StoreError> {
+        let row = sqlx::query(
+            "SELECT message_ref FROM outbox WHERE platform = $1 AND destination = $2 \
+             AND status = 'delivered' AND message_ref IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(platform.as_str())
+        .bind(encode(destination)?)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row
+            .map(|row| row.try_get::<String, _>("message_ref"))
+            .transpose()?
+            .map(MessageRef))
     }
 
     pub async fn failed_deliveries(&self) -> Result<Vec<FailedDelivery>, StoreError> {

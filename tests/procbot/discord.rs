@@ -583,6 +583,18 @@ async fn a_rate_limited_dm_is_delivered_exactly_once(db: &TestDb) {
         .fake
         .matching("POST", &format!("/api/v10/channels/{SAM_DM}/messages"));
     assert_eq!(attempts.len(), 2, "one refused, one delivered");
+    // Both attempts carry the same enforced nonce, so a repeat Discord had already taken
+    // would return that message rather than post a second.
+    let nonces: Vec<&Value> = attempts
+        .iter()
+        .map(|a| &a.body.as_ref().unwrap()["nonce"])
+        .collect();
+    assert!(
+        nonces[0].is_string() && nonces[0] == nonces[1],
+        "{nonces:?}"
+    );
+    assert!(nonces[0].as_str().unwrap().len() <= 25);
+    assert_eq!(attempts[1].body.as_ref().unwrap()["enforce_nonce"], true);
     assert_eq!(bot.dms(SAM_DM).len(), 1, "exactly one DM delivered");
     assert_eq!(bot.dms(IDA_DM).len(), 1);
     assert_eq!(

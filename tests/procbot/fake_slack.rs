@@ -44,6 +44,9 @@ pub(crate) enum Failure {
     ApiError(&'static str),
     /// A normal answer, this much later.
     Slow(Duration),
+    /// Slack takes the request (a message is posted) but its answer comes this much later:
+    /// a sender that dies meanwhile never learns it was delivered.
+    AnswerLost(Duration),
 }
 
 /// A Slack account the fake knows.
@@ -160,6 +163,11 @@ impl FakeSlack {
             .into_iter()
             .filter(|r| r.method == method)
             .collect()
+    }
+
+    /// How many messages were posted in all.
+    pub(crate) fn posted_count(&self) -> usize {
+        self.shared.state.lock().unwrap().posted.len()
     }
 
     /// Messages accepted for `asked` (a user id, a channel name or id), oldest first.
@@ -287,7 +295,9 @@ fn json_response(status: StatusCode, body: Value) -> Response {
         .into_response()
 }
 
-async fn scripted_failure(shared: &Shared, method: &str) -> Option<Response> {
+/// The scripted answer to the next call of `method`: a failure to answer with, or
+/// (`Err`) how long to hold back a normal answer.
+async fn scripted_failure(shared: &Shared, method: &str) -> Option<Result<Response, Duration>> {
     let failure = shared
         .state
         .lock()
@@ -295,11 +305,12 @@ async fn scripted_failure(shared: &Shared, method: &str) -> Option<Response> {
         .failures
         .get_mut(method)
         .and_then(VecDeque::pop_front)?;
-    Some(match failure {
+    Some(Ok(match failure {
         Failure::Slow(delay) => {
             tokio::time::sleep(delay).await;
             return None;
         }
+        Failure::AnswerLost(delay) => return Some(Err(delay)),
         Failure::RateLimited(seconds) => {
             let body = platform_fixtures()
                 .and_then(|dir| {
@@ -320,7 +331,7 @@ async fn scripted_failure(shared: &Shared, method: &str) -> Option<Response> {
         Failure::ApiError(code) => {
             json_response(StatusCode::OK, json!({"ok": false, "error": code}))
         }
-    })
+    }))
 }
 
 fn user_json(user: &FakeUser) -> Value {
@@ -346,8 +357,11 @@ async fn web_api(
     body: Bytes,
 ) -> Response {
     let recorded = record(&shared, &method, &http_method, &headers, query, &body);
-    if let Some(failure) = scripted_failure(&shared, &method).await {
-        return failure;
+    let mut answer_delay = None;
+    match scripted_failure(&shared, &method).await {
+        Some(Err(delay)) => answer_delay = Some(delay),
+        Some(Ok(failure)) => return failure,
+        None => {}
     }
     let args = &recorded.args;
     let mut response = documented_response(&method);
@@ -395,6 +409,31 @@ async fn web_api(
                 None => json!({"ok": false, "error": "users_not_found"}),
             };
         }
+        "conversations.open" => {
+            let user = match &args["users"] {
+                Value::Array(users) => users
+                    .first()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                Value::String(users) => users.split(',').next().unwrap_or_default().to_string(),
+                _ => String::new(),
+            };
+            response = json!({"ok": true, "channel": {"id": format!("D{}", user.trim_start_matches('U'))}});
+        }
+        "conversations.history" => {
+            let channel = args["channel"].as_str().unwrap_or_default();
+            let state = shared.state.lock().unwrap();
+            let messages: Vec<Value> = state
+                .posted
+                .iter()
+                .rev()
+                .filter(|p| p.channel == channel)
+                .take(100)
+                .map(|p| json!({"type": "message", "user": "UBOT", "bot_id": "B1", "ts": p.ts, "text": p.args["text"], "blocks": p.args["blocks"]}))
+                .collect();
+            response = json!({"ok": true, "messages": messages, "has_more": false});
+        }
         "apps.connections.open" => {
             let mut state = shared.state.lock().unwrap();
             state.connections_opened += 1;
@@ -406,6 +445,9 @@ async fn web_api(
             }
         }
         _ => {}
+    }
+    if let Some(delay) = answer_delay {
+        tokio::time::sleep(delay).await;
     }
     json_response(StatusCode::OK, response)
 }

@@ -198,3 +198,89 @@ impl TestApp {
             .unwrap();
     }
 }
+
+/// A `procbot serve` process: started with the given environment (and no inherited
+/// `PROCBOT_*`), its JSON log collected as it runs, stopped with a signal.
+pub(crate) struct ServeProcess {
+    pub(crate) child: std::process::Child,
+    pub(crate) address: std::net::SocketAddr,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub(crate) log: String,
+}
+
+impl ServeProcess {
+    /// Starts `procbot serve` in `workdir` with `env`, and waits until it listens.
+    pub(crate) fn start(workdir: &Path, env: &[(&str, String)]) -> ServeProcess {
+        use std::io::BufRead;
+        let mut command = procbot_command(&["serve"]);
+        command
+            .current_dir(workdir)
+            .env("PROCBOT_HTTP__LISTEN", "127.0.0.1:0")
+            .env("PROCBOT_LOG__FORMAT", "json")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut log = String::new();
+        loop {
+            let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(60)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("procbot serve never listened:\n{log}");
+            };
+            log.push_str(&line);
+            log.push('\n');
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                && event["message"] == "HTTP server listening"
+                && let Some(address) = event["address"].as_str()
+            {
+                return ServeProcess {
+                    child,
+                    address: address.parse().unwrap(),
+                    lines,
+                    log,
+                };
+            }
+        }
+    }
+
+    /// The log so far.
+    pub(crate) fn log(&mut self) -> &str {
+        for line in self.lines.try_iter() {
+            self.log.push_str(&line);
+            self.log.push('\n');
+        }
+        &self.log
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`) and waits for the process to end.
+    pub(crate) fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        self.log();
+        exit
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

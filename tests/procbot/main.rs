@@ -7,6 +7,7 @@ mod changes_cli;
 mod chat_cli;
 mod check_cli;
 mod check_codes;
+mod crash;
 mod dashboard;
 mod db;
 mod discord;

@@ -640,7 +640,7 @@ fn the_app_manifest_asks_for_exactly_what_procbot_uses() {
             .unwrap();
     let mut wanted: Vec<String> = METHOD_SCOPES
         .iter()
-        .filter_map(|(_, scope)| *scope)
+        .flat_map(|(_, scopes)| scopes.iter().copied())
         .chain(INBOUND_SCOPES.iter().copied())
         .map(str::to_string)
         .collect();

@@ -221,7 +221,16 @@ impl DiscordPort {
 
     /// Posts every part of `message` to `channel`, resuming after the parts a failed attempt
     /// already posted. The reference is the last part's: the one with the buttons.
-    async fn post(&self, channel: &str, message: &Message) -> Result<MessageRef, PostError> {
+    ///
+    /// With the outbox's `key`, each part carries a nonce Discord enforces: a part posted
+    /// again within minutes (its sender died before hearing back) returns the message already
+    /// there instead of a second copy.
+    async fn post(
+        &self,
+        channel: &str,
+        message: &Message,
+        outbox_key: Option<&str>,
+    ) -> Result<MessageRef, PostError> {
         let Some(channel_id) = snowflake(channel) else {
             return Err(PostError::Refused(DeliveryError::Permanent(format!(
                 "`{channel}` is not a Discord channel id (discord.announce_channel_id takes the channel's numeric id)"
@@ -230,7 +239,12 @@ impl DiscordPort {
         let parts = render(message);
         let key = progress_key(channel, message);
         let mut posted = self.progress(&key);
-        for part in parts.iter().skip(posted.len()) {
+        for (index, part) in parts.iter().enumerate().skip(posted.len()) {
+            let mut json = body(part);
+            if let (Some(outbox_key), Some(fields)) = (outbox_key, json.as_object_mut()) {
+                fields.insert("nonce".into(), nonce(outbox_key, index).into());
+                fields.insert("enforce_nonce".into(), true.into());
+            }
             let sent = self
                 .rest
                 .call(
@@ -238,7 +252,7 @@ impl DiscordPort {
                     Route::ChannelMessages {
                         channel_id: channel_id.into(),
                     },
-                    Some(&body(part)),
+                    Some(&json),
                 )
                 .await;
             let id = match sent {
@@ -269,6 +283,42 @@ impl DiscordPort {
     }
 }
 
+impl DiscordPort {
+    async fn deliver(
+        &self,
+        destination: &Destination,
+        message: &Message,
+        key: Option<&str>,
+    ) -> Result<MessageRef, DeliveryError> {
+        match destination {
+            Destination::Channel { channel } => self
+                .post(channel, message, key)
+                .await
+                .map_err(PostError::into_delivery),
+            Destination::Person { email } => {
+                let user_id = self.user_id_of(email).await?;
+                let channel = self.dm_channel(&user_id).await?;
+                match self.post(&channel, message, key).await {
+                    // A DM channel Discord no longer knows: open a new one next time.
+                    Err(PostError::Rest(error)) if error.code() == Some(codes::UNKNOWN_CHANNEL) => {
+                        self.forget_dm(&user_id);
+                        Err(DeliveryError::Transient(error.to_string()))
+                    }
+                    other => other.map_err(PostError::into_delivery),
+                }
+            }
+        }
+    }
+}
+
+/// A part's nonce (Discord takes 25 characters at most): the outbox key and part, hashed.
+fn nonce(key: &str, part: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{key}\n{part}").as_bytes());
+    let hex: String = digest[..11].iter().map(|b| format!("{b:02x}")).collect();
+    format!("pb{hex}")
+}
+
 impl ChatPort for DiscordPort {
     fn platform(&self) -> Platform {
         Platform::Discord
@@ -279,28 +329,18 @@ impl ChatPort for DiscordPort {
         destination: &'a Destination,
         message: &'a Message,
     ) -> PortFuture<'a, Result<MessageRef, DeliveryError>> {
-        Box::pin(async move {
-            match destination {
-                Destination::Channel { channel } => self
-                    .post(channel, message)
-                    .await
-                    .map_err(PostError::into_delivery),
-                Destination::Person { email } => {
-                    let user_id = self.user_id_of(email).await?;
-                    let channel = self.dm_channel(&user_id).await?;
-                    match self.post(&channel, message).await {
-                        // A DM channel Discord no longer knows: open a new one next time.
-                        Err(PostError::Rest(error))
-                            if error.code() == Some(codes::UNKNOWN_CHANNEL) =>
-                        {
-                            self.forget_dm(&user_id);
-                            Err(DeliveryError::Transient(error.to_string()))
-                        }
-                        other => other.map_err(PostError::into_delivery),
-                    }
-                }
-            }
-        })
+        Box::pin(self.deliver(destination, message, None))
+    }
+
+    fn send_once<'a>(
+        &'a self,
+        destination: &'a Destination,
+        message: &'a Message,
+        key: &'a str,
+        _maybe_sent: bool,
+    ) -> PortFuture<'a, Result<MessageRef, DeliveryError>> {
+        // The nonce makes every attempt safe to repeat; no need to look first.
+        Box::pin(self.deliver(destination, message, Some(key)))
     }
 
     fn update<'a>(

@@ -51,14 +51,17 @@ const PERMANENT_ERRORS: &[&str] = &[
 
 /// Every Web API method procbot calls with the bot token, and the scope it needs: the app
 /// manifest asks for exactly these (and for what the inbound side needs, `INBOUND_SCOPES`).
-pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
-    ("auth.test", None),
-    ("chat.postMessage", Some("chat:write")),
-    ("chat.update", Some("chat:write")),
-    ("chat.postEphemeral", Some("chat:write")),
-    ("users.info", Some("users:read")),
-    ("users.lookupByEmail", Some("users:read.email")),
-    ("views.publish", None),
+pub const METHOD_SCOPES: &[(&str, &[&str])] = &[
+    ("auth.test", &[]),
+    ("chat.postMessage", &["chat:write"]),
+    ("chat.update", &["chat:write"]),
+    ("chat.postEphemeral", &["chat:write"]),
+    // Reading back whether a message whose sender died mid-send reached Slack.
+    ("conversations.open", &["im:write"]),
+    ("conversations.history", &["im:history", "channels:history"]),
+    ("users.info", &["users:read"]),
+    ("users.lookupByEmail", &["users:read.email"]),
+    ("views.publish", &[]),
 ];
 
 /// Scopes of what procbot receives: the slash command, mentions, DMs to the bot, and the
@@ -169,6 +172,31 @@ impl SlackApi {
         request: &SlackApiChatPostEphemeralRequest,
     ) -> Result<SlackApiChatPostEphemeralResponse, SlackClientError> {
         timed(self.session().chat_post_ephemeral(request)).await
+    }
+
+    /// The DM channel with `user` (to read back what was posted there).
+    pub async fn open_dm(&self, user: &str) -> Result<String, SlackClientError> {
+        let request =
+            SlackApiConversationsOpenRequest::new().with_users(vec![SlackUserId(user.to_string())]);
+        Ok(timed(self.session().conversations_open(&request))
+            .await?
+            .channel
+            .id
+            .0)
+    }
+
+    /// The latest messages of a conversation, newest first.
+    pub async fn history(
+        &self,
+        channel: &str,
+        limit: u16,
+    ) -> Result<Vec<SlackHistoryMessage>, SlackClientError> {
+        let request = SlackApiConversationsHistoryRequest::new()
+            .with_channel(SlackChannelId(channel.to_string()))
+            .with_limit(limit);
+        Ok(timed(self.session().conversations_history(&request))
+            .await?
+            .messages)
     }
 
     pub async fn lookup_by_email(&self, email: &str) -> Result<SlackUser, SlackClientError> {

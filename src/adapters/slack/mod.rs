@@ -27,6 +27,8 @@ use api::{SlackApi, api_error_code, delivery_error};
 
 /// Slack's `chat.postMessage` allows about one message a second per channel.
 const CHANNEL_INTERVAL: Duration = Duration::from_secs(1);
+/// Messages of a conversation read back when checking for a message sent before a crash.
+const RECENT_MESSAGES: u16 = 100;
 /// Until `auth.test` has told the workspace's id, identities are linked under this name.
 const UNKNOWN_WORKSPACE: &str = "slack";
 
@@ -64,6 +66,38 @@ pub fn content(message: &Message) -> SlackMessageContent {
     SlackMessageContent::new()
         .with_text(rendered.text)
         .with_blocks(blocks)
+}
+
+/// The first block's `block_id` on a message queued with `key`: how procbot recognises, in a
+/// conversation's history, a message it posted before a crash.
+pub fn delivery_tag(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("procbot-{hex}")
+}
+
+/// A message body whose first block carries `tag`.
+fn tagged_content(message: &Message, tag: &str) -> SlackMessageContent {
+    let mut rendered = render::render(message);
+    if let Some(first) = rendered.blocks.first_mut() {
+        first["block_id"] = serde_json::Value::String(tag.to_string());
+    }
+    let blocks: Vec<SlackBlock> =
+        serde_json::from_value(serde_json::Value::Array(rendered.blocks)).unwrap_or_default();
+    SlackMessageContent::new()
+        .with_text(rendered.text)
+        .with_blocks(blocks)
+}
+
+/// Whether a message of a conversation's history carries `tag` as a block id.
+fn carries_tag(message: &SlackHistoryMessage, tag: &str) -> bool {
+    message
+        .content
+        .blocks
+        .iter()
+        .flatten()
+        .any(|block| serde_json::to_value(block).is_ok_and(|b| b["block_id"] == tag))
 }
 
 /// A Slack message handle as procbot stores it: `channel:ts`.
@@ -230,6 +264,48 @@ impl SlackShared {
         }
     }
 
+    /// The message tagged `tag` among the latest of the conversation `destination` leads to,
+    /// if it is there. An error means procbot could not tell (better to wait than to risk a
+    /// second copy).
+    async fn find_delivered(
+        &self,
+        destination: &Destination,
+        channel: &str,
+        tag: &str,
+    ) -> Result<Option<MessageRef>, DeliveryError> {
+        let conversation = match destination {
+            Destination::Person { .. } => Some(
+                self.api
+                    .open_dm(channel)
+                    .await
+                    .map_err(|e| delivery_error(&e))?,
+            ),
+            Destination::Channel { channel } if !channel.starts_with('#') => Some(channel.clone()),
+            Destination::Channel { .. } => match self.engine() {
+                // A channel configured by name: the id Slack gave back for an earlier post.
+                Some(engine) => engine
+                    .store()
+                    .last_delivered_ref(Platform::Slack, destination)
+                    .await
+                    .map_err(|e| DeliveryError::Transient(e.to_string()))?
+                    .and_then(|r| r.0.split_once(':').map(|(c, _)| c.to_string())),
+                None => None,
+            },
+        };
+        let Some(conversation) = conversation else {
+            return Ok(None);
+        };
+        let messages = self
+            .api
+            .history(&conversation, RECENT_MESSAGES)
+            .await
+            .map_err(|e| delivery_error(&e))?;
+        Ok(messages
+            .iter()
+            .find(|m| carries_tag(m, tag))
+            .map(|m| message_ref(&conversation, &m.origin.ts.0)))
+    }
+
     /// Waits until `channel` may be posted to again, and books the next slot.
     async fn pace(&self, channel: &str) {
         let wait_until = {
@@ -275,6 +351,43 @@ impl ChatPort for SlackPort {
             let request = SlackApiChatPostMessageRequest::new(channel.into(), content(message))
                 .with_unfurl_links(false)
                 .with_unfurl_media(false);
+            let posted = self
+                .shared
+                .api
+                .post_message(&request)
+                .await
+                .map_err(|e| delivery_error(&e))?;
+            Ok(message_ref(&posted.channel.0, &posted.ts.0))
+        })
+    }
+
+    fn send_once<'a>(
+        &'a self,
+        destination: &'a Destination,
+        message: &'a Message,
+        key: &'a str,
+        maybe_sent: bool,
+    ) -> PortFuture<'a, Result<MessageRef, DeliveryError>> {
+        Box::pin(async move {
+            let channel = match destination {
+                Destination::Channel { channel } => channel.clone(),
+                Destination::Person { email } => self.shared.account_for(email).await?,
+            };
+            let tag = delivery_tag(key);
+            if maybe_sent
+                && let Some(found) = self
+                    .shared
+                    .find_delivered(destination, &channel, &tag)
+                    .await?
+            {
+                tracing::info!(key, %found, "already delivered before a restart; not sent again");
+                return Ok(found);
+            }
+            self.shared.pace(&channel).await;
+            let request =
+                SlackApiChatPostMessageRequest::new(channel.into(), tagged_content(message, &tag))
+                    .with_unfurl_links(false)
+                    .with_unfurl_media(false);
             let posted = self
                 .shared
                 .api
