@@ -133,13 +133,14 @@ impl Services {
         }
         let mut syncer = Syncer::new(
             source,
-            AnnouncedState::new(&config.procedures.state_file),
+            AnnouncedState::in_store(store.clone(), &config.procedures.state_file),
             clock,
             config.schedule.timezone.0,
             config.procedures.poll_every.0,
         )
-        .with_announcer(engine.clone());
-        syncer.restore();
+        .with_announcer(engine.clone())
+        .with_instance(instance);
+        syncer.restore().await;
         // A folder is read at once, so the server starts ready. A git clone can take minutes:
         // it runs in the background sync task, with the server already answering (readyz says
         // "starting") and Ctrl-C/SIGTERM already honoured.
@@ -397,10 +398,13 @@ pub async fn preview_reminders(
                 None,
             )
         }
-        Source::Git { directory, .. } => AnnouncedState::new(&config.procedures.state_file)
-            .load(today, &directory.to_string_lossy())
-            .context("reading the announced state")?
-            .context("no procedures have been synced from git yet: run `procbot serve` first")?,
+        Source::Git { directory, .. } => {
+            AnnouncedState::in_store(store.clone(), &config.procedures.state_file)
+                .load(today, &directory.to_string_lossy())
+                .await
+                .context("reading the announced state")?
+                .context("no procedures have been synced from git yet: run `procbot serve` first")?
+        }
     };
     let scheduler = Scheduler::new(
         store.clone(),

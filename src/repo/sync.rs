@@ -112,7 +112,14 @@ pub struct Syncer {
     /// Whether the announcer has seen a snapshot since start: the first sync always asks it,
     /// so a fresh or restored database catches up with the announced state.
     announcer_caught_up: bool,
+    /// This instance's name in the announce lock (with a shared announced state).
+    instance: String,
 }
+
+/// The lock under which one instance at a time compares and announces.
+const ANNOUNCE_LOCK: &str = "announce";
+/// How long the lock holds without being renewed: a holder that dies frees it this soon.
+const ANNOUNCE_LOCK_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 enum SyncError {
@@ -122,6 +129,8 @@ enum SyncError {
     Folder(#[from] crate::repo::FolderError),
     #[error(transparent)]
     State(#[from] crate::repo::state::StateError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Other(String),
 }
@@ -148,6 +157,34 @@ impl Syncer {
             synced_once: false,
             announcer: None,
             announcer_caught_up: false,
+            instance: "procbot".to_string(),
+        }
+    }
+
+    /// Names this instance in the announce lock that instances sharing a database take.
+    pub fn with_instance(mut self, instance: impl Into<String>) -> Syncer {
+        self.instance = instance.into();
+        self
+    }
+
+    /// Whether this instance may announce now: always when the announced state is its own;
+    /// with a shared one, when it holds (or has just renewed) the announce lock.
+    async fn hold_announce_lock(&self) -> Result<bool, SyncError> {
+        let Some(store) = self.state.store() else {
+            return Ok(true);
+        };
+        let ttl =
+            chrono::Duration::from_std(ANNOUNCE_LOCK_TTL).unwrap_or(chrono::Duration::seconds(60));
+        Ok(store
+            .try_lock(ANNOUNCE_LOCK, &self.instance, self.clock.now(), ttl)
+            .await?)
+    }
+
+    async fn release_announce_lock(&self) {
+        if let Some(store) = self.state.store()
+            && let Err(error) = store.release_lock(ANNOUNCE_LOCK, &self.instance).await
+        {
+            tracing::warn!(%error, "could not release the announce lock; it expires on its own");
         }
     }
 
@@ -189,10 +226,10 @@ impl Syncer {
         self.source.directory().to_string_lossy().replace('\\', "/")
     }
 
-    /// Loads the last announced snapshot from disk and serves it until the first sync
-    /// succeeds. An unreadable state file is moved aside, never deleted.
-    pub fn restore(&mut self) {
-        match self.state.load(self.today(), &self.directory_path()) {
+    /// Loads the last announced snapshot and serves it until the first sync succeeds. An
+    /// unreadable state is moved aside, never deleted.
+    pub async fn restore(&mut self) {
+        match self.state.load(self.today(), &self.directory_path()).await {
             Ok(Some(snapshot)) => {
                 tracing::info!(
                     procedures = snapshot.procedures.len(),
@@ -204,7 +241,7 @@ impl Syncer {
             }
             Ok(None) => {}
             Err(error) => {
-                let aside = self.state.set_aside();
+                let aside = self.state.set_aside().await;
                 tracing::error!(%error, aside = ?aside.ok(), "the announced state could not be read; it was moved aside and the next sync starts a new baseline");
             }
         }
@@ -271,6 +308,26 @@ impl Syncer {
     }
 
     async fn try_sync(&mut self) -> Result<SyncOutcome, SyncError> {
+        // Instances sharing a database announce one at a time, each from the state the last
+        // one saved.
+        let may_announce = self.hold_announce_lock().await?;
+        let outcome = self.try_sync_holding(may_announce).await;
+        if may_announce {
+            self.release_announce_lock().await;
+        }
+        outcome
+    }
+
+    async fn try_sync_holding(&mut self, may_announce: bool) -> Result<SyncOutcome, SyncError> {
+        if may_announce && self.state.store().is_some() {
+            let shared = self
+                .state
+                .load(self.today(), &self.directory_path())
+                .await?;
+            if let Some(shared) = shared {
+                self.announced = Some(shared);
+            }
+        }
         let today = self.today();
         let previous = self.served();
         let (snapshot, overrides) = match self.source.clone() {
@@ -369,10 +426,15 @@ impl Syncer {
         }
         let snapshot = Arc::new(snapshot);
         self.served.send_replace(Some(snapshot.clone()));
+        // Another instance is announcing: serve what was read, compare next time.
+        if !may_announce || !self.hold_announce_lock().await? {
+            tracing::debug!("another instance holds the announce lock; serving without announcing");
+            return Ok(SyncOutcome::Unchanged);
+        }
         let Some(announced) = &self.announced else {
             Self::run_announcer(self.announcer.as_ref(), None, &snapshot, &[]).await?;
             self.announcer_caught_up = true;
-            self.state.save(&snapshot, &self.directory_path())?;
+            self.state.save(&snapshot, &self.directory_path()).await?;
             self.announced = Some((*snapshot).clone());
             tracing::info!(
                 procedures = snapshot.procedures.len(),
@@ -393,7 +455,7 @@ impl Syncer {
                 Self::run_announcer(self.announcer.as_ref(), Some(announced), &snapshot, &[])
                     .await?;
                 self.announcer_caught_up = true;
-                self.state.save(&snapshot, &self.directory_path())?;
+                self.state.save(&snapshot, &self.directory_path()).await?;
                 self.announced = Some((*snapshot).clone());
             } else if !self.announcer_caught_up {
                 Self::run_announcer(self.announcer.as_ref(), Some(announced), &snapshot, &[])
@@ -419,7 +481,7 @@ impl Syncer {
         )
         .await?;
         self.announcer_caught_up = true;
-        self.state.save(&snapshot, &self.directory_path())?;
+        self.state.save(&snapshot, &self.directory_path()).await?;
         self.announced = Some((*snapshot).clone());
         Ok(SyncOutcome::Changed(changes))
     }

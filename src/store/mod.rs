@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod runs;
 pub mod schedule;
+pub mod sync_state;
 
 use std::str::FromStr;
 use std::time::Duration;

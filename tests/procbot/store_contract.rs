@@ -31,6 +31,7 @@ on_both_backends!(
     the_ledger_names_the_first_altered_or_deleted_entry,
     concurrent_appends_keep_the_chain_whole,
     a_run_starts_once_records_its_steps_and_finishes_once,
+    the_announce_lock_has_one_holder_at_a_time_and_expires,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -825,5 +826,83 @@ async fn a_run_starts_once_records_its_steps_and_finishes_once(db: &TestDb) {
     // Started, three step records, finished: five ledger entries, chained.
     assert_eq!(store.ledger_counts().await.unwrap().get("run"), Some(&5));
     assert!(store.verify_ledger().await.unwrap().problem.is_none());
+    store.close().await;
+}
+
+async fn the_announce_lock_has_one_holder_at_a_time_and_expires(db: &TestDb) {
+    let store = db.store().await;
+    let ttl = Duration::seconds(60);
+    assert!(store.try_lock("announce", "a", t0(), ttl).await.unwrap());
+    assert!(
+        !store
+            .try_lock("announce", "b", t0() + Duration::seconds(30), ttl)
+            .await
+            .unwrap()
+    );
+    // The holder renews it.
+    assert!(
+        store
+            .try_lock("announce", "a", t0() + Duration::seconds(50), ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lock("announce", "b", t0() + Duration::seconds(100), ttl)
+            .await
+            .unwrap()
+    );
+    // A holder that died: its lock runs out.
+    assert!(
+        store
+            .try_lock("announce", "b", t0() + Duration::seconds(111), ttl)
+            .await
+            .unwrap()
+    );
+    store.release_lock("announce", "a").await.unwrap();
+    assert!(
+        !store
+            .try_lock("announce", "a", t0() + Duration::seconds(112), ttl)
+            .await
+            .unwrap(),
+        "only the holder releases"
+    );
+    store.release_lock("announce", "b").await.unwrap();
+    assert!(
+        store
+            .try_lock("announce", "a", t0() + Duration::seconds(113), ttl)
+            .await
+            .unwrap()
+    );
+    // The announced state: saved, replaced, set aside.
+    assert_eq!(store.announced_state("procedures").await.unwrap(), None);
+    store
+        .save_announced_state(t0(), "procedures", "{\"format\": 1}")
+        .await
+        .unwrap();
+    store
+        .save_announced_state(t0(), "procedures", "{\"format\": 2}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .announced_state("procedures")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"format\": 2}")
+    );
+    store
+        .set_announced_state_aside("procedures", "procedures.corrupt")
+        .await
+        .unwrap();
+    assert_eq!(store.announced_state("procedures").await.unwrap(), None);
+    assert!(
+        store
+            .announced_state("procedures.corrupt")
+            .await
+            .unwrap()
+            .is_some()
+    );
     store.close().await;
 }

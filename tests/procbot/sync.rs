@@ -79,7 +79,7 @@ async fn first_sync_is_a_baseline_then_pushes_are_detected_and_survive_a_restart
     publish(&fixture, "Initial");
 
     let mut syncer = git_syncer(&fixture, data.path());
-    syncer.restore();
+    syncer.restore().await;
     assert!(matches!(
         syncer.sync_once().await,
         SyncOutcome::Baseline { procedures: 1 }
@@ -106,7 +106,7 @@ async fn first_sync_is_a_baseline_then_pushes_are_detected_and_survive_a_restart
     );
     publish(&fixture, "Reword");
     let mut restarted = git_syncer(&fixture, data.path());
-    restarted.restore();
+    restarted.restore().await;
     let served = restarted
         .served()
         .expect("the announced snapshot is served before the first sync");
@@ -258,7 +258,7 @@ async fn a_folder_source_is_re_read_and_a_corrupt_state_file_is_set_aside() {
     std::fs::write(data.path().join("state.json"), "{ not json").unwrap();
     let make = || make_syncer(folder_source(folder.path()), data.path());
     let mut syncer = make();
-    syncer.restore();
+    syncer.restore().await;
     let aside: Vec<_> = std::fs::read_dir(data.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -347,7 +347,7 @@ async fn a_changed_branch_is_cloned_again() {
         git_source(fixture.remote_url(), "release", data.path()),
         data.path(),
     );
-    release.restore();
+    release.restore().await;
     let outcome = release.sync_once().await;
     assert!(matches!(outcome, SyncOutcome::Unchanged), "{outcome:?}");
     assert_eq!(release.served().unwrap().procedures.len(), 1);
@@ -385,7 +385,7 @@ async fn a_kept_version_survives_a_restart() {
     drop(syncer);
 
     let mut restarted = make();
-    restarted.restore();
+    restarted.restore().await;
     let served = restarted.served().unwrap();
     assert!(
         served.get(&ProcedureId::parse("a").unwrap()).is_some(),
@@ -413,7 +413,7 @@ async fn an_acknowledgement_asked_for_in_a_broken_commit_is_asked_when_fixed_eve
     drop(syncer);
 
     let mut restarted = git_syncer(&fixture, data.path());
-    restarted.restore();
+    restarted.restore().await;
     let fixed = procedure(
         "backup",
         "1.0.0",
