@@ -301,7 +301,15 @@ impl Application {
             "repository sync"
         });
         let outbox_stop = stop_receiver.clone();
+        let mut loaded = snapshots.clone();
         tasks.spawn(async move {
+            // DMs go to people the directory names: nothing is sent before it is loaded (a
+            // git clone in the background).
+            let mut stop = outbox_stop.clone();
+            tokio::select! {
+                _ = loaded.wait_for(Option::is_some) => {}
+                _ = stop.wait_for(|stop| *stop) => return "outbox delivery",
+            }
             outbox.run(outbox_wake, outbox_stop).await;
             "outbox delivery"
         });

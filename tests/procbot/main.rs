@@ -16,6 +16,7 @@ mod fake_slack;
 mod git_fixture;
 mod helpers;
 mod import_comply;
+mod instances;
 mod lookup_cli;
 mod lookup_eval;
 mod parser_robustness;

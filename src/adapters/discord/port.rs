@@ -120,14 +120,18 @@ impl DiscordPort {
                 "the Discord adapter has not started yet".to_string(),
             ));
         };
-        let from_directory = engine.library().current().and_then(|served| {
-            served
-                .snapshot
-                .directory
-                .as_ref()
-                .and_then(|d| d.person(email))
-                .and_then(|p| p.discord.clone())
-        });
+        // Until the procedures (and their directory) are loaded, nobody can be placed.
+        let Some(served) = engine.library().current() else {
+            return Err(DeliveryError::Transient(
+                "the procedures and directory are not loaded yet".to_string(),
+            ));
+        };
+        let from_directory = served
+            .snapshot
+            .directory
+            .as_ref()
+            .and_then(|d| d.person(email))
+            .and_then(|p| p.discord.clone());
         if let Some(id) = from_directory {
             return Ok(id);
         }

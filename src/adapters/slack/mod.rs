@@ -177,14 +177,18 @@ impl SlackShared {
             return Ok(user.clone());
         }
         if let Some(engine) = self.engine() {
-            let named = engine.library().current().and_then(|served| {
-                served
-                    .snapshot
-                    .directory
-                    .as_ref()
-                    .and_then(|d| d.person(email))
-                    .and_then(|p| p.slack.clone())
-            });
+            // Until the procedures (and their directory) are loaded, nobody can be placed.
+            let Some(served) = engine.library().current() else {
+                return Err(DeliveryError::Transient(
+                    "the procedures and directory are not loaded yet".to_string(),
+                ));
+            };
+            let named = served
+                .snapshot
+                .directory
+                .as_ref()
+                .and_then(|d| d.person(email))
+                .and_then(|p| p.slack.clone());
             if let Some(user) = named {
                 self.remember(email, &user);
                 return Ok(user);
