@@ -60,6 +60,31 @@ impl TestDb {
         }
     }
 
+    /// Makes a PostgreSQL database refuse connections (and drops the open ones), or lets it
+    /// take them again: the database going away for a while.
+    pub(crate) async fn set_available(&self, available: bool) {
+        let name = self
+            .postgres_name
+            .as_ref()
+            .expect("a PostgreSQL test database");
+        let mut connection = sqlx::AnyConnection::connect(&admin_url()).await.unwrap();
+        sqlx::query(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS {available}"
+        ))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+        if !available {
+            sqlx::query(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        }
+        let _ = connection.close().await;
+    }
+
     pub(crate) async fn store(&self) -> Store {
         Store::connect(&self.url).await.unwrap()
     }

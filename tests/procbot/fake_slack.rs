@@ -89,6 +89,10 @@ struct Shared {
 pub(crate) struct FakeSlack {
     pub(crate) address: SocketAddr,
     shared: Shared,
+    /// Where procbot reaches the Web API: the fake itself, or a proxy in front of it that
+    /// can drop connections.
+    api_address: SocketAddr,
+    drops: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The platform fixtures folder, when the conformance environment names one.
@@ -143,11 +147,33 @@ impl FakeSlack {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeSlack { address, shared }
+        FakeSlack {
+            address,
+            shared,
+            api_address: address,
+            drops: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        }
+    }
+
+    /// The fake behind a proxy that, when told to (`drop_next_post_answers`), passes a
+    /// `chat.postMessage` on to Slack and then cuts the connection before the answer: the
+    /// message is posted, and its sender only sees the connection drop.
+    pub(crate) async fn start_behind_proxy(users: Vec<FakeUser>) -> FakeSlack {
+        let mut fake = FakeSlack::start(users).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        fake.api_address = listener.local_addr().unwrap();
+        tokio::spawn(dropping_proxy(listener, fake.address, fake.drops.clone()));
+        fake
+    }
+
+    /// The next `count` answers to `chat.postMessage` are lost with their connection.
+    pub(crate) fn drop_next_post_answers(&self, count: usize) {
+        self.drops
+            .fetch_add(count, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(crate) fn api_url(&self) -> String {
-        format!("http://{}/api", self.address)
+        format!("http://{}/api", self.api_address)
     }
 
     pub(crate) fn response_url(&self, id: &str) -> String {
@@ -516,6 +542,68 @@ async fn serve_socket_mode(listener: TcpListener, shared: Shared) {
                     }
                 }
             }
+        });
+    }
+}
+
+/// Forwards connections to `target`; a connection whose request posts a message while drops
+/// are asked for is cut as soon as the answer starts, after Slack has acted on it.
+async fn dropping_proxy(
+    listener: TcpListener,
+    target: SocketAddr,
+    drops: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(upstream) = tokio::net::TcpStream::connect(target).await else {
+            continue;
+        };
+        let drops = drops.clone();
+        tokio::spawn(async move {
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut upstream_read, mut upstream_write) = upstream.into_split();
+            let cut = Arc::new(AtomicBool::new(false));
+            let cut_request = cut.clone();
+            let requests = tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                loop {
+                    let Ok(n) = client_read.read(&mut buffer).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    let chunk = &buffer[..n];
+                    if chunk.windows(22).any(|w| w == b"/api/chat.postMessage ")
+                        && drops
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1))
+                            .is_ok()
+                    {
+                        cut_request.store(true, Ordering::SeqCst);
+                    }
+                    if upstream_write.write_all(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut buffer = vec![0u8; 64 * 1024];
+            while let Ok(n) = upstream_read.read(&mut buffer).await {
+                if n == 0 {
+                    break;
+                }
+                if cut.load(Ordering::SeqCst) {
+                    // The answer is lost with the connection.
+                    break;
+                }
+                if client_write.write_all(&buffer[..n]).await.is_err() {
+                    break;
+                }
+            }
+            requests.abort();
         });
     }
 }

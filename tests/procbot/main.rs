@@ -13,6 +13,7 @@ mod db;
 mod discord;
 mod discord_fake;
 mod fake_slack;
+mod faults;
 mod git_fixture;
 mod helpers;
 mod import_comply;

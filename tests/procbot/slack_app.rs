@@ -137,6 +137,23 @@ impl SlackApp {
         adjust: impl FnOnce(&FakeSlack),
     ) -> SlackApp {
         let fake = FakeSlack::start(slack_users()).await;
+        SlackApp::spawn_on(fake, mode, at, signing_secret, adjust).await
+    }
+
+    /// An app whose Slack is reached through a proxy that can drop connections.
+    pub(crate) async fn spawn_behind_proxy(adjust: impl FnOnce(&FakeSlack)) -> SlackApp {
+        let fake = FakeSlack::start_behind_proxy(slack_users()).await;
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+        SlackApp::spawn_on(fake, SlackMode::Http, at, SIGNING_SECRET, adjust).await
+    }
+
+    async fn spawn_on(
+        fake: FakeSlack,
+        mode: SlackMode,
+        at: chrono::DateTime<Utc>,
+        signing_secret: &str,
+        adjust: impl FnOnce(&FakeSlack),
+    ) -> SlackApp {
         adjust(&fake);
         let repo = TestRepo::new();
         repo.write("directory.yaml", DIRECTORY);

@@ -453,6 +453,40 @@ async fn socket_mode_answers_commands_in_the_ack_and_reconnects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_after_slack_took_the_message_does_not_send_it_twice() {
+    let app = SlackApp::spawn_behind_proxy(|fake| fake.drop_next_post_answers(1)).await;
+    app.fake
+        .wait_for("the dropped answer", |requests| {
+            requests.iter().any(|r| r.method == "chat.postMessage")
+        })
+        .await;
+    // The failed send is retried with backoff on procbot's clock.
+    for _ in 0..40 {
+        if app.fake.calls("conversations.history").len() == 1 {
+            break;
+        }
+        app.clock.advance(chrono::Duration::seconds(10));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    welcome_dms(&app).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let posts = posts_by_channel(&app.fake.requests());
+    for user in ["U0IDA", "U0SAM", "U0CTO", "U0ANA"] {
+        assert_eq!(posts[user].len(), 1, "{user} got one DM: {posts:#?}");
+    }
+    assert_eq!(
+        app.fake.calls("conversations.history").len(),
+        1,
+        "read back once"
+    );
+    let store = app.store().await;
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.delivered, counts.failed), (0, 4, 0));
+    store.close().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dm_slack_refuses_for_good_is_kept_as_failed_with_its_reason() {
     let app = SlackApp::spawn_with(SlackMode::Http, |fake| {
         fake.fail_next("chat.postMessage", Failure::ApiError("cannot_dm_bot"));
