@@ -67,6 +67,10 @@ struct State0 {
     connections_opened: usize,
     /// Messages posted: (the channel asked for, the channel it landed in, ts, arguments).
     posted: Vec<Posted>,
+    /// A workspace-wide limit on `chat.postMessage`, as Slack enforces: a token bucket of
+    /// (per second, tokens left, last refill); posts beyond it get 429.
+    post_limit: Option<(f64, f64, std::time::Instant)>,
+    rate_limited: usize,
 }
 
 /// A message the fake accepted.
@@ -189,6 +193,18 @@ impl FakeSlack {
             .into_iter()
             .filter(|r| r.method == method)
             .collect()
+    }
+
+    /// Enforces a workspace-wide limit of `per_second` posts (bursts up to a second's worth),
+    /// answering 429 with `Retry-After: 1` beyond it.
+    pub(crate) fn enforce_post_rate(&self, per_second: f64) {
+        self.shared.state.lock().unwrap().post_limit =
+            Some((per_second, per_second, std::time::Instant::now()));
+    }
+
+    /// How many posts the limit refused.
+    pub(crate) fn rate_limited(&self) -> usize {
+        self.shared.state.lock().unwrap().rate_limited
     }
 
     /// How many messages were posted in all.
@@ -360,6 +376,24 @@ async fn scripted_failure(shared: &Shared, method: &str) -> Option<Result<Respon
     }))
 }
 
+/// Whether the workspace limit (if any) lets one more post through now.
+fn take_post_token(shared: &Shared) -> bool {
+    let mut state = shared.state.lock().unwrap();
+    let Some((rate, tokens, since)) = state.post_limit else {
+        return true;
+    };
+    let now = std::time::Instant::now();
+    let tokens = (tokens + now.duration_since(since).as_secs_f64() * rate).min(rate);
+    if tokens >= 1.0 {
+        state.post_limit = Some((rate, tokens - 1.0, now));
+        true
+    } else {
+        state.post_limit = Some((rate, tokens, now));
+        state.rate_limited += 1;
+        false
+    }
+}
+
 fn user_json(user: &FakeUser) -> Value {
     let mut base = documented_response("users.info");
     let mut user_value = base
@@ -383,6 +417,15 @@ async fn web_api(
     body: Bytes,
 ) -> Response {
     let recorded = record(&shared, &method, &http_method, &headers, query, &body);
+    if method == "chat.postMessage" && !take_post_token(&shared) {
+        let body = r#"{"ok":false,"error":"ratelimited"}"#;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("content-type", "application/json"), ("retry-after", "1")],
+            body,
+        )
+            .into_response();
+    }
     let mut answer_delay = None;
     match scripted_failure(&shared, &method).await {
         Some(Err(delay)) => answer_delay = Some(delay),

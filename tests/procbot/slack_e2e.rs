@@ -487,6 +487,32 @@ async fn a_connection_dropped_after_slack_took_the_message_does_not_send_it_twic
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_limit_slows_delivery_without_a_storm_of_429s() {
+    // Slack lets one message a second through; procbot's pace is five.
+    let app = SlackApp::spawn_with(SlackMode::Http, |fake| fake.enforce_post_rate(1.0)).await;
+    for _ in 0..100 {
+        if ["U0IDA", "U0SAM", "U0CTO", "U0ANA"]
+            .iter()
+            .all(|u| !app.fake.posted_to(u).is_empty())
+        {
+            break;
+        }
+        app.clock.advance(chrono::Duration::seconds(1));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    welcome_dms(&app).await;
+    let posts = posts_by_channel(&app.fake.requests());
+    let attempts: usize = posts.values().map(Vec::len).sum();
+    let refused = app.fake.rate_limited();
+    assert_eq!(attempts - refused, 4, "each DM delivered once");
+    assert!(refused <= 4, "each 429 pauses delivery instead of retrying at once: {refused}");
+    for user in ["U0IDA", "U0SAM", "U0CTO", "U0ANA"] {
+        assert_eq!(app.fake.posted_to(user).len(), 1);
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dm_slack_refuses_for_good_is_kept_as_failed_with_its_reason() {
     let app = SlackApp::spawn_with(SlackMode::Http, |fake| {
         fake.fail_next("chat.postMessage", Failure::ApiError("cannot_dm_bot"));
