@@ -505,7 +505,10 @@ async fn a_workspace_limit_slows_delivery_without_a_storm_of_429s() {
     let attempts: usize = posts.values().map(Vec::len).sum();
     let refused = app.fake.rate_limited();
     assert_eq!(attempts - refused, 4, "each DM delivered once");
-    assert!(refused <= 4, "each 429 pauses delivery instead of retrying at once: {refused}");
+    assert!(
+        refused <= 4,
+        "each 429 pauses delivery instead of retrying at once: {refused}"
+    );
     for user in ["U0IDA", "U0SAM", "U0CTO", "U0ANA"] {
         assert_eq!(app.fake.posted_to(user).len(), 1);
     }
