@@ -46,6 +46,8 @@ pub struct Services {
     pub outbox: OutboxWorker,
     pub outbox_wake: Arc<Notify>,
     pub scheduler: Scheduler,
+    /// Who holds the Discord roles teams are mapped to (filled by the Discord adapter).
+    pub role_members: Arc<std::sync::RwLock<crate::core::directory::RoleMembers>>,
 }
 
 /// Working hours, days, the digest and the security lead from the configuration.
@@ -91,6 +93,7 @@ impl Services {
             Source::Git { .. } => None,
         };
         let library = Arc::new(Library::new(extra_synonyms));
+        let role_members = Arc::new(std::sync::RwLock::new(Default::default()));
         let outbox_wake = Arc::new(Notify::new());
         let targets: Vec<Target> = ports
             .iter()
@@ -139,7 +142,8 @@ impl Services {
             config.procedures.poll_every.0,
         )
         .with_announcer(engine.clone())
-        .with_instance(instance);
+        .with_instance(instance)
+        .with_role_members(role_members.clone());
         syncer.restore().await;
         // A folder is read at once, so the server starts ready. A git clone can take minutes:
         // it runs in the background sync task, with the server already answering (readyz says
@@ -176,6 +180,7 @@ impl Services {
             outbox,
             outbox_wake,
             scheduler,
+            role_members,
         })
     }
 }
@@ -229,11 +234,17 @@ impl Application {
             .map(|c| (c.port.clone(), c.announce_channel.clone()))
             .collect();
         let services = Services::build(&config, clock.clone(), ports, &instance_name()).await?;
+        let trigger = Arc::new(Notify::new());
         let inbound = connections
             .into_iter()
-            .map(|connection| (connection.start)(services.engine.clone()))
+            .map(|connection| {
+                (connection.start)(crate::adapters::InboundContext {
+                    engine: services.engine.clone(),
+                    role_members: services.role_members.clone(),
+                    resync: trigger.clone(),
+                })
+            })
             .collect();
-        let trigger = Arc::new(Notify::new());
         let state = Arc::new(HttpState {
             served: services.syncer.subscribe(),
             webhook: Arc::new(GitWebhook {

@@ -8,10 +8,11 @@ pub mod slack;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
+use crate::core::directory::RoleMembers;
 use crate::core::port::ChatPort;
 use crate::engine::Engine;
 
@@ -30,8 +31,18 @@ pub struct Inbound {
     pub task: Option<(&'static str, InboundTask)>,
 }
 
-/// Starts a platform's inbound side with the engine that answers its requests.
-pub type StartInbound = Box<dyn FnOnce(Arc<Engine>) -> Inbound + Send>;
+/// What a platform's inbound side starts with.
+pub struct InboundContext {
+    /// Answers its requests.
+    pub engine: Arc<Engine>,
+    /// Who holds the Discord roles teams are mapped to; the syncer builds directories with it.
+    pub role_members: Arc<RwLock<RoleMembers>>,
+    /// Asks for a sync at once (as a push webhook does).
+    pub resync: Arc<Notify>,
+}
+
+/// Starts a platform's inbound side.
+pub type StartInbound = Box<dyn FnOnce(InboundContext) -> Inbound + Send>;
 
 /// A chat platform procbot is configured for.
 pub struct Connection {

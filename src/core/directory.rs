@@ -38,11 +38,20 @@ impl Person {
     }
 }
 
+/// Who holds each Discord role, as Discord tells it: role id → the directory's people (by
+/// their `discord:` id) who hold it.
+pub type RoleMembers = BTreeMap<String, BTreeSet<Email>>;
+
 /// Teams and people. Everyone named in a team is a person even without a `people:` entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Directory {
     pub teams: BTreeMap<TeamName, Vec<Email>>,
     pub people: BTreeMap<Email, Person>,
+    /// Teams mapped to a Discord role (`{ discord_role: "…" }`): when a team lists no members,
+    /// its members are the directory's people who hold the role.
+    pub team_roles: BTreeMap<TeamName, String>,
+    /// Who holds those roles now; filled from Discord, not from the file.
+    pub role_members: RoleMembers,
 }
 
 impl Directory {
@@ -97,6 +106,31 @@ impl Directory {
         self.people.keys().cloned().collect()
     }
 
+    /// A team's people: those it lists, else (for a team mapped to a Discord role) the
+    /// directory's people who hold the role.
+    pub fn team_members(&self, team: &TeamName) -> BTreeSet<Email> {
+        match self.teams.get(team) {
+            Some(members) if !members.is_empty() => members.iter().cloned().collect(),
+            _ => self
+                .team_roles
+                .get(team)
+                .and_then(|role| self.role_members.get(role))
+                .map(|holders| {
+                    holders
+                        .iter()
+                        .filter(|email| self.knows_person(email))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every Discord role a team is mapped to.
+    pub fn mapped_roles(&self) -> BTreeSet<String> {
+        self.team_roles.values().cloned().collect()
+    }
+
     /// The people an audience names. Unknown teams and people resolve to nobody; `check`
     /// reports them.
     pub fn resolve(&self, audience: &[AudienceMember]) -> BTreeSet<Email> {
@@ -104,11 +138,7 @@ impl Directory {
         for member in audience {
             match member {
                 AudienceMember::Everyone => return self.everyone(),
-                AudienceMember::Team(team) => {
-                    if let Some(members) = self.teams.get(team) {
-                        people.extend(members.iter().cloned());
-                    }
-                }
+                AudienceMember::Team(team) => people.extend(self.team_members(team)),
                 AudienceMember::Person(email) => {
                     if self.knows_person(email) {
                         people.insert(email.clone());
@@ -193,6 +223,16 @@ impl DirectoryParser<'_> {
             self.parse_teams(teams);
         }
         self.check_managers();
+    }
+
+    fn team_list(&mut self, items: &[YamlNode], emails: &mut Vec<Email>) {
+        for item in items {
+            if let Some(email) = self.email(item)
+                && !emails.contains(&email)
+            {
+                emails.push(email);
+            }
+        }
     }
 
     fn email(&mut self, node: &YamlNode) -> Option<Email> {
@@ -333,12 +373,43 @@ impl DirectoryParser<'_> {
             let mut emails = Vec::new();
             match &members.value {
                 _ if members.is_null() => {}
-                YamlValue::Sequence(items) => {
-                    for item in items {
-                        if let Some(email) = self.email(item)
-                            && !emails.contains(&email)
-                        {
-                            emails.push(email);
+                YamlValue::Sequence(items) => self.team_list(items, &mut emails),
+                // `{ members: [...], discord_role: "…" }`: a team mapped to a Discord role.
+                YamlValue::Mapping(fields) => {
+                    for (field, value) in fields {
+                        match field.as_scalar() {
+                            Some("members") => match &value.value {
+                                YamlValue::Sequence(items) => self.team_list(items, &mut emails),
+                                _ if value.is_null() => {}
+                                _ => self.report(
+                                    value.position,
+                                    format!("`members` of `{team}` must be a list of emails"),
+                                ),
+                            },
+                            Some("discord_role") => match value.as_scalar() {
+                                Some(role)
+                                    if !role.is_empty()
+                                        && role.len() <= 20
+                                        && role.bytes().all(|b| b.is_ascii_digit()) =>
+                                {
+                                    self.directory
+                                        .team_roles
+                                        .insert(team.clone(), role.to_string());
+                                }
+                                _ => self.report(
+                                    value.position,
+                                    format!(
+                                        "`discord_role` of `{team}` must be a Discord role id (digits, in quotes)"
+                                    ),
+                                ),
+                            },
+                            other => self.warn(
+                                field.position,
+                                format!(
+                                    "unknown field `{}` in team `{team}`; a team takes `members` and `discord_role`",
+                                    other.unwrap_or("?")
+                                ),
+                            ),
                         }
                     }
                 }
@@ -385,6 +456,42 @@ mod tests {
     use super::*;
 
     const DIRECTORY: &str = "teams:\n  it-ops: [it-lead@example.com, sam@example.com]\n  engineering: [cto@example.com, ana@example.com]\npeople:\n  it-lead@example.com: { name: Ida Lead, slack: U024BE7LH, discord: \"80351110224678912\", manager: cto@example.com, tz: Europe/Berlin }\n  sam@example.com: { name: Sam Ops }\n";
+
+    #[test]
+    fn a_team_may_be_a_discord_role() {
+        let text = "teams:\n  engineering: { discord_role: \"777000000000000001\" }\n  it-ops: { members: [sam@example.com], discord_role: \"777000000000000002\" }\n  bad: { discord_role: \"@devs\", colour: blue }\npeople:\n  sam@example.com: { discord: \"4001\" }\n  ana@example.com: { discord: \"4002\" }\n";
+        let (mut directory, diagnostics) = Directory::parse("directory.yaml", text);
+        let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("`discord_role` of `bad` must be a Discord role id"));
+        assert!(messages[1].contains("unknown field `colour`"));
+        let engineering = TeamName::parse("engineering").unwrap();
+        assert!(directory.has_team(&engineering));
+        assert!(
+            directory.team_members(&engineering).is_empty(),
+            "nobody holds the role yet"
+        );
+        let ana = Email::parse("ana@example.com").unwrap();
+        let stranger = Email::parse("stranger@example.com").unwrap();
+        directory.role_members = RoleMembers::from([
+            (
+                "777000000000000001".to_string(),
+                BTreeSet::from([ana.clone(), stranger]),
+            ),
+            (
+                "777000000000000002".to_string(),
+                BTreeSet::from([ana.clone()]),
+            ),
+        ]);
+        assert_eq!(
+            directory.resolve(&[AudienceMember::Team(engineering)]),
+            BTreeSet::from([ana]),
+            "role holders the directory knows"
+        );
+        let listed = directory.team_members(&TeamName::parse("it-ops").unwrap());
+        assert_eq!(listed.len(), 1, "listed members win over the role");
+        assert!(listed.contains(&Email::parse("sam@example.com").unwrap()));
+    }
 
     #[test]
     fn the_spec_example_parses_cleanly() {

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::core::change::{ProcedureChange, detect_changes, pending_acknowledgements};
+use crate::core::directory::RoleMembers;
 use crate::core::snapshot::{Snapshot, build_snapshot};
 use crate::repo::git::{Git, MANAGED_MARKER};
 use crate::repo::history::GitProcedures;
@@ -114,6 +115,10 @@ pub struct Syncer {
     announcer_caught_up: bool,
     /// This instance's name in the announce lock (with a shared announced state).
     instance: String,
+    /// Who holds the Discord roles teams are mapped to, as the Discord adapter last read it,
+    /// and the holders the last served snapshot was built with.
+    role_members: Option<Arc<std::sync::RwLock<RoleMembers>>>,
+    applied_roles: RoleMembers,
 }
 
 /// The lock under which one instance at a time compares and announces.
@@ -158,7 +163,27 @@ impl Syncer {
             announcer: None,
             announcer_caught_up: false,
             instance: "procbot".to_string(),
+            role_members: None,
+            applied_roles: RoleMembers::new(),
         }
+    }
+
+    /// Builds every snapshot's directory with the current holders of the Discord roles teams
+    /// are mapped to (a team listing no members has the role's holders as members).
+    pub fn with_role_members(mut self, holders: Arc<std::sync::RwLock<RoleMembers>>) -> Syncer {
+        self.role_members = Some(holders);
+        self
+    }
+
+    fn current_roles(&self) -> RoleMembers {
+        self.role_members
+            .as_ref()
+            .map(|h| {
+                h.read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+            })
+            .unwrap_or_default()
     }
 
     /// Names this instance in the announce lock that instances sharing a database take.
@@ -374,6 +399,7 @@ impl Syncer {
                 if self.announcer_caught_up
                     && announced_head == Some(head.as_str())
                     && served_head == Some(head.as_str())
+                    && self.current_roles() == self.applied_roles
                 {
                     return Ok(SyncOutcome::Unchanged);
                 }
@@ -420,6 +446,12 @@ impl Syncer {
         }
 
         let mut snapshot = snapshot;
+        let roles = self.current_roles();
+        if let Some(directory) = snapshot.directory.as_mut() {
+            directory.role_members = roles.clone();
+        }
+        let roles_changed = roles != self.applied_roles;
+        self.applied_roles = roles;
         if let Some(announced) = &self.announced {
             snapshot.pending_acknowledgement =
                 pending_acknowledgements(announced, &snapshot, &overrides);
@@ -449,6 +481,7 @@ impl Syncer {
             if announced.commit != snapshot.commit
                 || announced.pending_acknowledgement != snapshot.pending_acknowledgement
                 || announced.directory_source != snapshot.directory_source
+                || roles_changed
             {
                 // New commits that change no procedure (a README, a broken file, the
                 // directory): move on, asking people new to an audience.

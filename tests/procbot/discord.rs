@@ -1288,3 +1288,58 @@ async fn a_procedure_run_is_a_checklist_worked_through_with_discord_buttons() {
     bot.stop().await;
     db.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_mapped_to_a_discord_role_follows_who_holds_it() {
+    let db = TestDb::sqlite();
+    let bot = DiscordBot::start_with(
+        &db,
+        |fake| fake.set_member_roles(SAM, &["777000000000000001", "123"]),
+        |config| {
+            let path = config.procedures.path.clone();
+            std::fs::write(
+                path.join("directory.yaml"),
+                DIRECTORY.replace(
+                    "teams:\n",
+                    "teams:\n  devs: { discord_role: \"777000000000000001\" }\n",
+                ),
+            )
+            .unwrap();
+            std::fs::write(
+                path.join("deploy.md"),
+                procedure_with("deploy-to-production", "audience", Some("[devs]")).replace(
+                    "title: Back up the customer database",
+                    "title: Deploy to production",
+                ),
+            )
+            .unwrap();
+        },
+    )
+    .await;
+    // The role's holder is read, the team gains Sam, and Sam alone is asked about it.
+    bot.fake
+        .wait_for("Sam asked about the deploy procedure", |_| {
+            bot.dms(SAM_DM)
+                .iter()
+                .any(|r| text_of(r.body.as_ref().unwrap()).contains("Deploy to production"))
+        })
+        .await;
+    let members = bot.fake.matching("GET", "/api/v10/guilds/*/members/*");
+    assert!(!members.is_empty(), "role holders read per person");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !bot.dms(IDA_DM)
+            .iter()
+            .any(|r| text_of(r.body.as_ref().unwrap()).contains("Deploy to production")),
+        "Ida does not hold the role"
+    );
+    let store = bot.store().await;
+    let pending = store.pending_for("sam@example.com").await.unwrap();
+    assert!(
+        pending
+            .iter()
+            .any(|p| p.procedure_id == "deploy-to-production")
+    );
+    store.close().await;
+    bot.stop().await;
+}

@@ -45,6 +45,8 @@ struct State {
     recorded: Vec<Recorded>,
     scripted: Vec<Scripted>,
     next_id: u64,
+    /// Guild members' roles, by user id; anyone else holds none.
+    member_roles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -91,6 +93,14 @@ impl FakeDiscord {
             axum::serve(listener, app).await.unwrap();
         });
         FakeDiscord { state, address }
+    }
+
+    /// `user` is a member of every guild, holding `roles`.
+    pub(crate) fn set_member_roles(&self, user: &str, roles: &[&str]) {
+        self.lock().member_roles.insert(
+            user.to_string(),
+            roles.iter().map(|r| r.to_string()).collect(),
+        );
     }
 
     /// What `discord.api_base_url` is set to.
@@ -230,6 +240,20 @@ fn answer(
     state.next_id += 1;
     let new_id = state.next_id.to_string();
     let (status, reply) = match (method.as_str(), segments.as_slice()) {
+        ("GET", ["guilds", _guild, "members", member]) => match state.member_roles.get(*member) {
+            Some(roles) => (
+                200,
+                Some(
+                    json!({"user": user(member), "roles": roles, "joined_at": "2026-01-01T00:00:00+00:00", "deaf": false, "mute": false, "flags": 0}),
+                ),
+            ),
+            None => (
+                200,
+                Some(
+                    json!({"user": user(member), "roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": false, "mute": false, "flags": 0}),
+                ),
+            ),
+        },
         ("GET", ["oauth2", "applications", "@me"]) => (
             200,
             Some(
@@ -275,12 +299,6 @@ fn answer(
             recorded.created_id = Some(new_id.clone());
             (200, Some(message(&new_id, "1", parsed.as_ref())))
         }
-        ("GET", ["guilds", _, "members", user_id]) => (
-            200,
-            Some(
-                json!({"user": user(user_id), "roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": false, "mute": false}),
-            ),
-        ),
         _ => (404, Some(json!({"code": 0, "message": "404: Not Found"}))),
     };
     recorded.status = status;

@@ -215,6 +215,7 @@ pub fn task(
     rest: Arc<Rest>,
     application_id: Arc<OnceLock<String>>,
     interactions: Arc<Interactions>,
+    context: crate::adapters::InboundContext,
 ) -> InboundTask {
     Box::new(move |mut stop: watch::Receiver<bool>| {
         Box::pin(async move {
@@ -241,6 +242,15 @@ pub fn task(
             let _ = application_id.set(id.to_string());
             rest.http().set_application_id(ApplicationId::new(id));
             register(&rest, ApplicationId::new(id), &settings.guild_ids).await;
+            // Teams mapped to roles follow who holds them, alongside the rest.
+            let roles = tokio::spawn(super::roles::watch_roles(
+                rest.clone(),
+                context.engine.clone(),
+                settings.guild_ids.clone(),
+                context.role_members.clone(),
+                context.resync.clone(),
+                stop.clone(),
+            ));
             match settings.mode {
                 DiscordMode::Http => {
                     let _ = stop.wait_for(|stopping| *stopping).await;
@@ -249,6 +259,7 @@ pub fn task(
                     run_gateway(&settings, &rest, interactions, &mut stop).await
                 }
             }
+            roles.abort();
         })
     })
 }

@@ -10,6 +10,7 @@ pub mod interaction;
 pub mod port;
 pub mod render;
 pub mod rest;
+pub mod roles;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -101,7 +102,8 @@ pub fn connect_with(
     Ok(Connection {
         port,
         announce_channel: config.announce_channel_id.as_ref().map(|c| c.0.clone()),
-        start: Box::new(move |engine| {
+        start: Box::new(move |context: crate::adapters::InboundContext| {
+            let engine = context.engine.clone();
             let _ = engine_cell.set(engine.clone());
             let interactions = Arc::new(Interactions::new(
                 engine,
@@ -115,7 +117,7 @@ pub fn connect_with(
                 routes,
                 task: Some((
                     name,
-                    gateway::task(settings, rest, application_id, interactions),
+                    gateway::task(settings, rest, application_id, interactions, context),
                 )),
             }
         }),

@@ -471,7 +471,8 @@ pub fn connect(config: &SlackConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Co
     Ok(Connection {
         port,
         announce_channel: Some(config.announce_channel.clone()),
-        start: Box::new(move |engine: Arc<Engine>| {
+        start: Box::new(move |context: crate::adapters::InboundContext| {
+            let engine = context.engine;
             let _ = shared.engine.set(engine.clone());
             let inbound = Arc::new(inbound::SlackInbound::new(shared.clone(), engine));
             match mode {
