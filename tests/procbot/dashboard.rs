@@ -62,6 +62,50 @@ async fn pages_need_a_session_and_show_what_the_store_knows() {
     let data = TestRepo::new();
     let app = dashboard_app(&repo, &data).await;
     let address = app.address;
+    // A run of the backup procedure, one step recorded with a note.
+    let store = procbot::store::Store::connect(&format!(
+        "sqlite://{}",
+        data.path().join("procbot.db").display()
+    ))
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let sam = procbot::core::procedure::Email::parse("sam@example.com").unwrap();
+    let run = store
+        .start_run(
+            now,
+            &procbot::store::runs::NewRun {
+                key: "manual/backup/sam/1".into(),
+                procedure_id: procbot::core::procedure::ProcedureId::parse("backup").unwrap(),
+                content_hash: "ab".repeat(32),
+                version: Some("1.2.0".into()),
+                commit_id: None,
+                title: "Back up the customer database".into(),
+                owner: None,
+                trigger: procbot::core::runs::RunTrigger::Manual,
+                scheduled_for: None,
+                due_at: None,
+                started_by: Some(sam.clone()),
+                assignees: vec![sam.clone()],
+                steps: vec!["Log in.".into(), "Start the backup.".into()],
+            },
+            |_| Vec::new(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .record_run_step(
+            now,
+            run,
+            1,
+            Some(procbot::core::runs::StepOutcome::Done),
+            Some("<b>ticket</b> OPS-4"),
+            &sam,
+        )
+        .await
+        .unwrap();
+    store.close().await;
     let results = tokio::task::spawn_blocking(move || {
         let app = TestAppRef(address);
         // Signed out: pages send you to the form, exports and the API say 401.
@@ -135,6 +179,15 @@ async fn pages_need_a_session_and_show_what_the_store_knows() {
         let (status, backup) = app.get("/procedures/backup", &session);
         assert_eq!(status, 200);
         assert!(backup.contains("Log in to the backup console."), "{backup}");
+        assert!(backup.contains("<h2>Procedure runs</h2>"), "{backup}");
+        assert!(
+            backup.contains("1. Log in.: done by sam@example.com"),
+            "{backup}"
+        );
+        assert!(
+            backup.contains("&lt;b&gt;ticket&lt;/b&gt; OPS-4"),
+            "notes are inert: {backup}"
+        );
         assert!(
             backup.contains("<a href=\"/controls#A.8.13\">A.8.13</a>"),
             "{backup}"
