@@ -2,11 +2,13 @@
 //! rule and access filter that turn a question into the right procedure (or an honest "no
 //! match").
 //!
-//! tantivy finds candidates with BM25 over weighted fields (title, keywords, id, summary,
-//! steps, body, controls), using the concepts `query` extracts. Candidates are then re-scored
-//! by how much of the question they cover, each concept weighted by its rarity (an unknown
-//! word such as "pizza" weighs most), and dropped below a confidence threshold.
+//! tantivy finds candidates with BM25 over the concepts `query` extracts. Candidates are then
+//! re-scored field by field (title > keywords/id > summary > steps > body), each concept
+//! weighted by its rarity, phrases only where their words stand together, with a bonus for
+//! words typed together that also stand together in the procedure. A result is accepted only
+//! when it explains enough of the question.
 
+mod document;
 pub mod query;
 
 use std::collections::{HashMap, HashSet};
@@ -16,16 +18,16 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{
-    Language, LowerCaser, PreTokenizedString, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    TextAnalyzer, Token,
-};
+use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, Token};
 use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
 use crate::core::directory::Directory;
-use crate::core::procedure::{Email, Procedure, ProcedureId, SectionKind};
+use crate::core::procedure::{Email, Procedure, ProcedureId};
+use crate::search::document::{
+    ABOUT_FIELDS, FIELD_COUNT, FieldTerms, Stemming, field_texts, stem_word,
+};
 use crate::search::query::{
-    ParsedQuery, SynonymTable, Vocabulary, parse_query, parse_synonym_lines, words,
+    Concept, ParsedQuery, SynonymTable, Vocabulary, parse_query, parse_synonym_lines, words,
 };
 
 /// The built-in synonym and jargon table; a repository extends it with its own `synonyms.txt`.
@@ -45,6 +47,9 @@ const COVERAGE_RELIEF_PER_CONCEPT: f32 = 0.02;
 const MIN_COVERAGE_FLOOR: f32 = 0.2;
 /// Extra evidence for each further field a concept is found in.
 const BREADTH_BONUS: f32 = 0.1;
+/// Extra evidence, as a share of the lighter word's weight, when two words typed together
+/// also stand together in the procedure ("access review", "root account").
+const PROXIMITY_BONUS: f32 = 0.5;
 /// BM25 (normalised to the best candidate) breaks ties between similar coverage.
 const BM25_SHARE: f32 = 0.3;
 /// Results scoring below this share of the best one are dropped as noise.
@@ -53,6 +58,10 @@ const RELATIVE_CUTOFF: f32 = 0.5;
 const STAND_IN_WEIGHT: f32 = 0.9;
 /// Near misses with at least this coverage are offered as "did you mean".
 const SUGGESTION_COVERAGE: f32 = 0.25;
+
+/// How strongly finding a concept in each field (title, keywords, id, summary, steps, body)
+/// says "this procedure is about it".
+const FIELD_EVIDENCE: [f32; FIELD_COUNT] = [1.0, 0.9, 0.9, 0.8, 0.5, 0.35];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -89,15 +98,12 @@ pub struct LookupResult {
 
 #[derive(Clone, Copy)]
 struct Fields {
-    /// All the procedure's text in one field, for BM25: which procedure talks most about it.
+    /// All the procedure's content words in one field, for BM25: which procedure talks most
+    /// about them.
     all: Field,
     controls: Field,
     ordinal: Field,
 }
-
-/// How strongly finding a concept in each field (title, keywords, id, summary, steps, body)
-/// says "this procedure is about it".
-const FIELD_EVIDENCE: [f32; 6] = [1.0, 0.9, 0.9, 0.8, 0.5, 0.35];
 
 struct DocInfo {
     id: ProcedureId,
@@ -105,23 +111,32 @@ struct DocInfo {
     private_only: bool,
     /// Who may see a private procedure; `None` for procedures everyone may see.
     audience: Option<HashSet<Email>>,
-    /// Interned stems of each field, sorted, in the order of `FIELD_EVIDENCE`.
-    field_stems: [Vec<u32>; 6],
+    /// In the order of `FIELD_EVIDENCE`.
+    fields: [FieldTerms; FIELD_COUNT],
     controls: Vec<String>,
 }
 
-impl DocInfo {
-    fn field_has(&self, field: usize, stems: &[u32]) -> bool {
-        stems
-            .iter()
-            .all(|stem| self.field_stems[field].binary_search(stem).is_ok())
-    }
+/// A concept alternative with its stems interned (it exists in some procedure).
+struct InternedAlternative {
+    stems: Vec<u32>,
+    weight: f32,
 }
 
-/// A concept alternative with its stems interned; `None` when a stem is in no procedure.
-struct InternedAlternative {
-    stems: Option<Vec<u32>>,
+/// A concept ready for scoring.
+struct Weighted {
+    /// How much finding it says: its rarity in this library.
     weight: f32,
+    alternatives: Vec<InternedAlternative>,
+    span: (usize, usize),
+}
+
+/// How one candidate procedure explains a question.
+struct Candidate {
+    doc: usize,
+    score: f32,
+    /// Share of the question's concept weight the procedure explains, `0..=1`.
+    coverage: f32,
+    control_match: bool,
 }
 
 /// A searchable index of one snapshot's procedures. Built once per snapshot and swapped.
@@ -138,100 +153,8 @@ pub struct SearchIndex {
     stem_names: Vec<String>,
     /// Interned stem → number of procedures containing it, for rarity weights.
     document_frequency: Vec<u32>,
-    /// Phrase (interned stems) → number of procedures containing all its words.
-    phrase_frequencies: std::sync::Mutex<HashMap<Vec<u32>, u32>>,
-}
-
-fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
-        .filter(LowerCaser)
-        .filter(Stemmer::new(Language::English))
-        .build()
-}
-
-fn stem_word(analyzer: &mut TextAnalyzer, word: &str) -> String {
-    let mut stream = analyzer.token_stream(word);
-    if stream.advance() {
-        stream.token().text.clone()
-    } else {
-        word.to_string()
-    }
-}
-
-fn steps_text(procedure: &Procedure) -> String {
-    fn collect(steps: &[crate::core::procedure::Step], out: &mut String) {
-        for step in steps {
-            out.push_str(&step.text);
-            out.push('\n');
-            collect(&step.substeps, out);
-        }
-    }
-    let mut text = String::new();
-    collect(&procedure.steps, &mut text);
-    text
-}
-
-fn body_text(procedure: &Procedure) -> String {
-    procedure
-        .sections
-        .iter()
-        .filter(|section| section.kind != SectionKind::Steps)
-        .map(|section| format!("{}\n{}\n", section.heading, section.markdown))
-        .collect()
-}
-
-/// Everything needed to turn text into interned stems once per distinct word.
-struct Stemming {
-    analyzer: TextAnalyzer,
-    words: TextAnalyzer,
-    /// Raw word → interned stem.
-    cache: HashMap<String, u32>,
-    stem_ids: HashMap<String, u32>,
-    /// Interned stem → its text.
-    names: Vec<String>,
-    vocabulary: Vocabulary,
-}
-
-impl Stemming {
-    fn intern(&mut self, stem: String) -> u32 {
-        if let Some(id) = self.stem_ids.get(&stem) {
-            return *id;
-        }
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(stem.clone());
-        self.stem_ids.insert(stem, id);
-        id
-    }
-
-    /// The interned stems of `text` in order; new words join the vocabulary.
-    fn stems(&mut self, text: &str) -> Vec<u32> {
-        let mut ids = Vec::new();
-        let mut stream = self.words.token_stream(text);
-        let mut new_words = Vec::new();
-        while stream.advance() {
-            let word = &stream.token().text;
-            match self.cache.get(word) {
-                Some(id) => ids.push(*id),
-                None => new_words.push(word.clone()),
-            }
-        }
-        drop(stream);
-        for word in new_words {
-            let id = match self.cache.get(&word) {
-                Some(id) => *id,
-                None => {
-                    let stem = stem_word(&mut self.analyzer, &word);
-                    self.vocabulary.add(&word, &stem);
-                    let id = self.intern(stem);
-                    self.cache.insert(word, id);
-                    id
-                }
-            };
-            ids.push(id);
-        }
-        ids
-    }
+    /// Phrase (interned stems) → number of procedures containing it.
+    phrase_frequency: HashMap<Vec<u32>, u32>,
 }
 
 impl SearchIndex {
@@ -255,77 +178,50 @@ impl SearchIndex {
             ordinal: schema.add_u64_field("ordinal", FAST | INDEXED),
         };
         let index = Index::create_in_ram(schema.build());
-        index.tokenizers().register(TOKENIZER, analyzer());
-        let mut stemming = Stemming {
-            analyzer: analyzer(),
-            words: TextAnalyzer::builder(SimpleTokenizer::default())
-                .filter(RemoveLongFilter::limit(40))
-                .filter(LowerCaser)
-                .build(),
-            cache: HashMap::new(),
-            stem_ids: HashMap::new(),
-            names: Vec::new(),
-            vocabulary: Vocabulary::default(),
-        };
+        index.tokenizers().register(TOKENIZER, document::analyzer());
+        let mut stemming = Stemming::new();
 
-        let procedures: Vec<&Procedure> = procedures.into_iter().collect();
-        // One indexing thread: a second one does not speed this up (preparing documents is
-        // the bottleneck), and procbot shares the machine with its other work.
+        // One indexing thread: it works while this thread prepares the next documents, and
+        // procbot shares the machine with its other work.
         let mut writer = index.writer_with_num_threads(1, 50_000_000)?;
         let mut docs = Vec::new();
         let mut document_frequency: Vec<u32> = Vec::new();
+        // Stem → the last document (1-based) that counted it.
+        let mut counted_in: Vec<u32> = Vec::new();
+        let mut tokens: Vec<u32> = Vec::new();
         for procedure in procedures {
-            let keywords = procedure.keywords.join("\n");
-            let identifier = procedure.id.as_str().replace('-', " ");
-            let summary = procedure.summary.clone().unwrap_or_default();
-            let steps = steps_text(procedure);
-            let body = body_text(procedure);
-            let texts = [
-                procedure.title.as_str(),
-                keywords.as_str(),
-                identifier.as_str(),
-                summary.as_str(),
-                steps.as_str(),
-                body.as_str(),
-            ];
-            let sequences = texts.map(|text| stemming.stems(text));
-            // tantivy gets the stems already made, so every word is stemmed once per index.
-            let tokens: Vec<Token> = sequences
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(|(position, id)| Token {
-                    offset_from: 0,
-                    offset_to: 0,
-                    position,
-                    text: stemming.names[*id as usize].clone(),
-                    position_length: 1,
-                })
-                .collect();
-            let field_stems = sequences.map(|mut ids| {
-                ids.sort_unstable();
-                ids.dedup();
-                ids
-            });
-            let mut distinct: Vec<u32> = field_stems.iter().flatten().copied().collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            for stem in distinct {
-                let slot = stem as usize;
-                if document_frequency.len() <= slot {
+            let texts = field_texts(procedure);
+            tokens.clear();
+            let field_terms = texts.map(|text| stemming.field(&text, &mut tokens));
+            let ordinal = u32::try_from(docs.len() + 1).unwrap_or(u32::MAX);
+            for stem in &tokens {
+                let slot = *stem as usize;
+                if counted_in.len() <= slot {
+                    counted_in.resize(slot + 1, 0);
                     document_frequency.resize(slot + 1, 0);
                 }
-                document_frequency[slot] += 1;
+                if counted_in[slot] != ordinal {
+                    counted_in[slot] = ordinal;
+                    document_frequency[slot] += 1;
+                }
             }
-
+            // tantivy gets the stems already made, so every word is stemmed once per index.
+            let pre_tokenized = PreTokenizedString {
+                text: String::new(),
+                tokens: tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(position, id)| Token {
+                        offset_from: 0,
+                        offset_to: 0,
+                        position,
+                        text: stemming.names[*id as usize].clone(),
+                        position_length: 1,
+                    })
+                    .collect(),
+            };
             let mut document = TantivyDocument::default();
-            document.add_pre_tokenized_text(
-                fields.all,
-                PreTokenizedString {
-                    text: String::new(),
-                    tokens,
-                },
-            );
+            document.add_pre_tokenized_text(fields.all, pre_tokenized);
             for control in &procedure.controls {
                 document.add_text(fields.controls, control.to_string());
             }
@@ -343,7 +239,7 @@ impl SearchIndex {
                 title: procedure.title.clone(),
                 private_only,
                 audience,
-                field_stems,
+                fields: field_terms,
                 controls: procedure.controls.iter().map(ToString::to_string).collect(),
             });
         }
@@ -354,20 +250,38 @@ impl SearchIndex {
         if let Some(extra) = extra_synonyms {
             groups.extend(parse_synonym_lines(extra));
         }
-        let mut analyzer = stemming.analyzer.clone();
+        let mut analyzer = stemming.analyzer();
         let synonyms = SynonymTable::new(&groups, &mut |word| stem_word(&mut analyzer, word));
         // Synonym words are valid spellings too, so "offboardng" finds "offboarding" even
         // when only a synonym of it appears in the procedures.
-        let mut vocabulary = stemming.vocabulary;
         for group in &groups {
             for phrase in group {
                 for word in words(phrase) {
-                    if !vocabulary.knows_word(&word) {
-                        let stem = stem_word(&mut analyzer, &word);
-                        vocabulary.add(&word, &stem);
-                    }
+                    stemming.learn(&word);
                 }
             }
+        }
+        // Phrases can only come from the synonym table, so their rarity is counted once here.
+        let mut phrase_frequency = HashMap::new();
+        for phrase in synonyms.phrases() {
+            if phrase.len() < 2 {
+                continue;
+            }
+            let Some(stems) = phrase
+                .iter()
+                .map(|stem| stemming.stem_ids.get(stem).copied())
+                .collect::<Option<Vec<u32>>>()
+            else {
+                continue;
+            };
+            if phrase_frequency.contains_key(&stems) {
+                continue;
+            }
+            let count = docs
+                .iter()
+                .filter(|doc| doc.fields.iter().any(|field| field.has_phrase(&stems)))
+                .count();
+            phrase_frequency.insert(stems, u32::try_from(count).unwrap_or(u32::MAX));
         }
         Ok(SearchIndex {
             reader,
@@ -375,11 +289,11 @@ impl SearchIndex {
             analyzer,
             docs,
             synonyms,
-            vocabulary,
+            vocabulary: stemming.vocabulary,
             stem_ids: stemming.stem_ids,
             stem_names: stemming.names,
             document_frequency,
-            phrase_frequencies: std::sync::Mutex::new(HashMap::new()),
+            phrase_frequency,
         })
     }
 
@@ -398,40 +312,16 @@ impl SearchIndex {
             .unwrap_or(0)
     }
 
-    /// How much a concept weighs: rare words weigh most.
+    /// How much a concept weighs: rare words weigh most; a word no procedure contains
+    /// weighs most of all.
     fn rarity(&self, stems: &[u32]) -> f32 {
         let total = self.docs.len().max(1) as f32;
         let frequency = match stems {
             [] => 0,
             [stem] => self.frequency(*stem),
-            phrase => self.phrase_frequency(phrase),
+            phrase => self.phrase_frequency.get(phrase).copied().unwrap_or(0),
         } as f32;
         (1.0 + total / (frequency + 0.5)).ln()
-    }
-
-    /// How many procedures contain every word of a phrase: "management review" is rarer than
-    /// "management" or "review". Counted once per phrase and remembered.
-    fn phrase_frequency(&self, phrase: &[u32]) -> u32 {
-        let mut cache = self
-            .phrase_frequencies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(frequency) = cache.get(phrase) {
-            return *frequency;
-        }
-        let frequency = self
-            .docs
-            .iter()
-            .filter(|doc| {
-                phrase.iter().all(|stem| {
-                    (0..FIELD_EVIDENCE.len())
-                        .any(|field| doc.field_has(field, std::slice::from_ref(stem)))
-                })
-            })
-            .count();
-        let frequency = u32::try_from(frequency).unwrap_or(u32::MAX);
-        cache.insert(phrase.to_vec(), frequency);
-        frequency
     }
 
     /// The weight of a word no procedure contains.
@@ -450,7 +340,56 @@ impl SearchIndex {
             .collect()
     }
 
-    fn tantivy_query(&self, parsed: &ParsedQuery) -> Box<dyn Query> {
+    /// Each concept's weight and its alternatives that exist in the library.
+    fn weigh(&self, concepts: &[Concept]) -> Vec<Weighted> {
+        concepts
+            .iter()
+            .map(|concept| {
+                // A phrase of stopwords only ("let go") is typed but cannot be looked for.
+                let typed = concept
+                    .alternatives
+                    .first()
+                    .filter(|typed| !typed.stems.is_empty())
+                    .and_then(|typed| self.intern(&typed.stems));
+                let typed_absent = typed.is_none();
+                let alternatives: Vec<InternedAlternative> = concept
+                    .alternatives
+                    .iter()
+                    .filter(|alternative| !alternative.stems.is_empty())
+                    .filter_map(|alternative| {
+                        let stems = self.intern(&alternative.stems)?;
+                        // When the typed word appears in no procedure, its synonyms stand in
+                        // for it fully.
+                        let weight = if typed_absent {
+                            alternative.weight.max(STAND_IN_WEIGHT)
+                        } else {
+                            alternative.weight
+                        };
+                        Some(InternedAlternative { stems, weight })
+                    })
+                    .collect();
+                let weight = match &typed {
+                    Some(typed) => self.rarity(typed),
+                    // Unknown two- and three-letter words are mostly typos and abbreviations.
+                    None if concept.unknown && concept.typed.chars().count() < 4 => {
+                        self.rarity(&[]) * 0.4
+                    }
+                    None => alternatives
+                        .iter()
+                        .map(|alternative| self.rarity(&alternative.stems))
+                        .reduce(f32::min)
+                        .unwrap_or_else(|| self.unknown_rarity()),
+                };
+                Weighted {
+                    weight,
+                    alternatives,
+                    span: concept.span,
+                }
+            })
+            .collect()
+    }
+
+    fn tantivy_query(&self, parsed: &ParsedQuery, concepts: &[Weighted]) -> Box<dyn Query> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for control in &parsed.controls {
             let term = Term::from_field_text(self.fields.controls, control);
@@ -461,15 +400,13 @@ impl SearchIndex {
         // they find the candidates; common words would only make every procedure one.
         // Phrases are split into their words here; re-scoring checks fields and phrases.
         let mut terms: HashMap<u32, f32> = HashMap::new();
-        for concept in &parsed.concepts {
+        for concept in concepts {
             for (index, alternative) in concept.alternatives.iter().enumerate() {
                 let boost = if index == 0 { 2.0 } else { 1.0 } * alternative.weight;
                 let share = boost / alternative.stems.len().max(1) as f32;
-                for stem in &alternative.stems {
-                    if let Some(id) = self.stem_ids.get(stem) {
-                        let entry = terms.entry(*id).or_insert(0.0);
-                        *entry = entry.max(share);
-                    }
+                for id in &alternative.stems {
+                    let entry = terms.entry(*id).or_insert(0.0);
+                    *entry = entry.max(share);
                 }
             }
         }
@@ -494,80 +431,111 @@ impl SearchIndex {
         }
     }
 
-    /// Looks up `text` for `viewer`; at most `limit` results.
-    pub fn lookup(
+    /// How well one procedure explains the question.
+    fn assess(
+        &self,
+        doc_index: usize,
+        concepts: &[Weighted],
+        parsed: &ParsedQuery,
+        bm25: f32,
+    ) -> Candidate {
+        let doc = &self.docs[doc_index];
+        let total_weight: f32 = concepts.iter().map(|concept| concept.weight).sum();
+        let control_match = parsed
+            .controls
+            .iter()
+            .any(|control| doc.controls.contains(control));
+        let mut evidence = 0.0;
+        let mut breadth = 0.0;
+        for concept in concepts {
+            let mut best = 0.0f32;
+            let mut fields_with_concept = 0;
+            for (field, field_evidence) in doc.fields.iter().zip(FIELD_EVIDENCE) {
+                let mut found = false;
+                for alternative in &concept.alternatives {
+                    if field.has_phrase(&alternative.stems) {
+                        found = true;
+                        best = best.max(field_evidence * alternative.weight);
+                    }
+                }
+                fields_with_concept += usize::from(found);
+            }
+            evidence += concept.weight * best;
+            // Found in many fields, the concept is what the procedure is about: this orders
+            // procedures that cover a question equally well.
+            breadth +=
+                concept.weight * BREADTH_BONUS * fields_with_concept.saturating_sub(1) as f32;
+        }
+        let proximity = self.proximity(doc, concepts);
+        let coverage = if total_weight > 0.0 {
+            evidence / total_weight
+        } else {
+            0.0
+        };
+        let score = evidence
+            + breadth
+            + proximity
+            + BM25_SHARE * total_weight * bm25
+            + if control_match { 10.0 } else { 0.0 };
+        Candidate {
+            doc: doc_index,
+            score,
+            coverage,
+            control_match,
+        }
+    }
+
+    /// Words typed next to each other that also stand next to each other in the procedure
+    /// (in either order) are a phrase the question and the procedure share.
+    fn proximity(&self, doc: &DocInfo, concepts: &[Weighted]) -> f32 {
+        let mut bonus = 0.0;
+        for (first, second) in concepts.iter().zip(concepts.iter().skip(1)) {
+            if second.span.0 != first.span.1 + 1 {
+                continue;
+            }
+            let (Some(a), Some(b)) = (
+                first.alternatives.first().and_then(|a| a.stems.last()),
+                second.alternatives.first().and_then(|b| b.stems.first()),
+            ) else {
+                continue;
+            };
+            let best = doc
+                .fields
+                .iter()
+                .zip(FIELD_EVIDENCE)
+                .filter(|(field, _)| field.has_pair(*a, *b) || field.has_pair(*b, *a))
+                .map(|(_, evidence)| evidence)
+                .fold(0.0f32, f32::max);
+            bonus += PROXIMITY_BONUS * best * first.weight.min(second.weight);
+        }
+        bonus
+    }
+
+    /// The candidates for `text` that `viewer` may see, best first, with their assessment.
+    fn rank(
         &self,
         text: &str,
         viewer: &Viewer,
-        limit: usize,
-    ) -> Result<LookupResult, SearchError> {
+    ) -> Result<(Vec<Weighted>, Vec<Candidate>), SearchError> {
         let mut analyzer = self.analyzer.clone();
         let parsed = parse_query(text, &self.synonyms, &self.vocabulary, &mut |word| {
             stem_word(&mut analyzer, word)
         });
+        let concepts = self.weigh(&parsed.concepts);
         if parsed.concepts.is_empty() && parsed.controls.is_empty() {
-            return Ok(LookupResult::default());
+            return Ok((concepts, Vec::new()));
         }
         let searcher = self.reader.searcher();
-        let candidates = searcher.search(
-            &self.tantivy_query(&parsed),
+        let found = searcher.search(
+            &self.tantivy_query(&parsed, &concepts),
             &TopDocs::with_limit(CANDIDATES).order_by_score(),
         )?;
-
-        let interned: Vec<Vec<InternedAlternative>> = parsed
-            .concepts
-            .iter()
-            .map(|concept| {
-                concept
-                    .alternatives
-                    .iter()
-                    .map(|alternative| InternedAlternative {
-                        stems: self.intern(&alternative.stems),
-                        weight: alternative.weight,
-                    })
-                    .collect()
-            })
-            .collect();
-        // Each concept weighs as much as its typed form is rare; unknown words weigh most,
-        // so a question about something no procedure mentions does not match by accident.
-        let concept_weights: Vec<f32> = parsed
-            .concepts
-            .iter()
-            .zip(&interned)
-            .map(|(concept, alternatives)| {
-                match alternatives.first().and_then(|typed| typed.stems.as_ref()) {
-                    Some(typed) => self.rarity(typed),
-                    // Unknown two- and three-letter words are mostly typos and abbreviations.
-                    None if concept.unknown && concept.typed.chars().count() < 4 => {
-                        self.rarity(&[]) * 0.4
-                    }
-                    None => alternatives
-                        .iter()
-                        .filter_map(|alternative| alternative.stems.as_ref())
-                        .map(|stems| self.rarity(stems))
-                        .reduce(f32::min)
-                        .unwrap_or_else(|| self.unknown_rarity()),
-                }
-            })
-            .collect();
-        // When the typed word appears in no procedure, its synonyms stand in for it fully.
-        let typed_absent: Vec<bool> = interned
-            .iter()
-            .map(|alternatives| {
-                alternatives
-                    .first()
-                    .is_none_or(|typed| typed.stems.is_none())
-            })
-            .collect();
-        let total_weight: f32 = concept_weights.iter().sum();
-
-        let mut accepted: Vec<Hit> = Vec::new();
-        let mut near_misses: Vec<(f32, Hit)> = Vec::new();
-        let best_bm25 = candidates
+        let best_bm25 = found
             .first()
             .map_or(1.0, |(score, _)| score.max(f32::EPSILON));
         let mut ordinal_columns = HashMap::new();
-        for (bm25, address) in candidates {
+        let mut candidates = Vec::with_capacity(found.len());
+        for (bm25, address) in found {
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 ordinal_columns.entry(address.segment_ord)
             {
@@ -578,95 +546,105 @@ impl SearchIndex {
                         .u64("ordinal")?,
                 );
             }
-            let ordinal = ordinal_columns
+            let Some(doc_index) = ordinal_columns
                 .get(&address.segment_ord)
-                .and_then(|column| column.first(address.doc_id));
-            let Some(doc) = ordinal
-                .and_then(|o| usize::try_from(o).ok())
-                .and_then(|o| self.docs.get(o))
+                .and_then(|column| column.first(address.doc_id))
+                .and_then(|ordinal| usize::try_from(ordinal).ok())
+                .filter(|ordinal| *ordinal < self.docs.len())
             else {
                 continue;
             };
-            if !Self::may_see(doc, viewer) {
+            if !Self::may_see(&self.docs[doc_index], viewer) {
                 continue;
             }
-            let control_match = parsed
-                .controls
+            candidates.push(self.assess(doc_index, &concepts, &parsed, bm25 / best_bm25));
+        }
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok((concepts, candidates))
+    }
+
+    fn hit(&self, candidate: &Candidate) -> Hit {
+        let doc = &self.docs[candidate.doc];
+        Hit {
+            id: doc.id.clone(),
+            title: doc.title.clone(),
+            score: candidate.score,
+            private_only: doc.private_only,
+        }
+    }
+
+    /// Looks up `text` for `viewer`; at most `limit` results.
+    pub fn lookup(
+        &self,
+        text: &str,
+        viewer: &Viewer,
+        limit: usize,
+    ) -> Result<LookupResult, SearchError> {
+        let (concepts, candidates) = self.rank(text, viewer)?;
+        // Long messages carry context words no procedure needs to share ("my new designer
+        // starts monday"), so each concept beyond two lowers the bar a little.
+        let extra_concepts = concepts.len().saturating_sub(2) as f32;
+        let required =
+            (MIN_COVERAGE - COVERAGE_RELIEF_PER_CONCEPT * extra_concepts).max(MIN_COVERAGE_FLOOR);
+        let mut results: Vec<Hit> = candidates
+            .iter()
+            .filter(|candidate| candidate.control_match || candidate.coverage >= required)
+            .map(|candidate| self.hit(candidate))
+            .collect();
+        if let Some(best) = results.first().map(|hit| hit.score) {
+            results.retain(|hit| hit.score >= best * RELATIVE_CUTOFF);
+        }
+        results.truncate(limit);
+        let suggestions = if results.is_empty() {
+            candidates
                 .iter()
-                .any(|control| doc.controls.contains(control));
-            let mut evidence = 0.0;
-            let mut breadth = 0.0;
-            for ((alternatives, weight), absent) in
-                interned.iter().zip(&concept_weights).zip(&typed_absent)
-            {
-                let mut best = 0.0f32;
-                let mut fields_with_concept = [false; 6];
-                for alternative in alternatives {
-                    let Some(stems) = &alternative.stems else {
-                        continue;
-                    };
-                    let alternative_weight = if *absent {
-                        alternative.weight.max(STAND_IN_WEIGHT)
-                    } else {
-                        alternative.weight
-                    };
-                    for (field, field_evidence) in FIELD_EVIDENCE.iter().enumerate() {
-                        if doc.field_has(field, stems) {
-                            fields_with_concept[field] = true;
-                            best = best.max(field_evidence * alternative_weight);
-                        }
-                    }
-                }
-                evidence += weight * best;
-                // Found in many fields, the concept is what the procedure is about: this
-                // orders procedures that cover a question equally well.
-                let fields = fields_with_concept.iter().filter(|found| **found).count();
-                breadth += weight * BREADTH_BONUS * fields.saturating_sub(1) as f32;
-            }
-            let coverage = if total_weight > 0.0 {
-                evidence / total_weight
-            } else {
-                0.0
-            };
-            let score = evidence
-                + breadth
-                + BM25_SHARE * total_weight * bm25 / best_bm25
-                + if control_match { 10.0 } else { 0.0 };
-            let hit = Hit {
-                id: doc.id.clone(),
-                title: doc.title.clone(),
-                score,
-                private_only: doc.private_only,
-            };
-            // Long messages carry context words no procedure needs to share ("my new designer
-            // starts monday"), so each concept beyond two lowers the bar a little.
-            let extra_concepts = parsed.concepts.len().saturating_sub(2) as f32;
-            let required = (MIN_COVERAGE - COVERAGE_RELIEF_PER_CONCEPT * extra_concepts)
-                .max(MIN_COVERAGE_FLOOR);
-            if control_match || coverage >= required {
-                accepted.push(hit);
-            } else if coverage >= SUGGESTION_COVERAGE {
-                near_misses.push((score, hit));
-            }
-        }
-        accepted.sort_by(|a, b| b.score.total_cmp(&a.score));
-        if let Some(best) = accepted.first().map(|hit| hit.score) {
-            accepted.retain(|hit| hit.score >= best * RELATIVE_CUTOFF);
-        }
-        accepted.truncate(limit);
-        let suggestions = if accepted.is_empty() {
-            near_misses.sort_by(|a, b| b.0.total_cmp(&a.0));
-            near_misses
-                .into_iter()
+                .filter(|candidate| candidate.coverage >= SUGGESTION_COVERAGE)
                 .take(3)
-                .map(|(_, hit)| hit)
+                .map(|candidate| self.hit(candidate))
                 .collect()
         } else {
             Vec::new()
         };
         Ok(LookupResult {
-            results: accepted,
+            results,
             suggestions,
         })
+    }
+
+    /// Why `text` finds what it finds: each concept's weight, and the best candidates with
+    /// their coverage. For maintainers tuning the synonym table; not shown to people.
+    pub fn explain(&self, text: &str) -> Result<String, SearchError> {
+        let (concepts, candidates) = self.rank(text, &Viewer::Operator)?;
+        let mut out = String::new();
+        for concept in &concepts {
+            let names: Vec<String> = concept
+                .alternatives
+                .iter()
+                .take(4)
+                .map(|alternative| {
+                    let stems: Vec<&str> = alternative
+                        .stems
+                        .iter()
+                        .filter_map(|id| self.stem_name(*id))
+                        .collect();
+                    format!("{}×{:.1}", stems.join(" "), alternative.weight)
+                })
+                .collect();
+            out.push_str(&format!(
+                "    concept w={:.2} span={:?} [{}]\n",
+                concept.weight,
+                concept.span,
+                names.join(", ")
+            ));
+        }
+        for candidate in candidates.iter().take(3) {
+            out.push_str(&format!(
+                "    {:<40} score {:.2} coverage {:.2}\n",
+                self.docs[candidate.doc].id.as_str(),
+                candidate.score,
+                candidate.coverage
+            ));
+        }
+        Ok(out)
     }
 }
