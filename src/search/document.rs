@@ -12,8 +12,6 @@ use crate::search::query::{Vocabulary, is_stopword};
 
 /// The fields of a procedure, most telling first: title, keywords, id, summary, steps, body.
 pub(crate) const FIELD_COUNT: usize = 6;
-/// Fields that say what a procedure is about, rather than what it mentions on the way.
-pub(crate) const ABOUT_FIELDS: usize = 4;
 /// Words longer than this are dropped, as tantivy's own tokenizer would.
 const MAX_WORD_BYTES: usize = 40;
 
@@ -163,6 +161,14 @@ impl Stemming {
         pairs.sort_unstable();
         pairs.dedup();
         FieldTerms { stems, pairs }
+    }
+
+    /// The content stems of a short text such as one keyword, in order.
+    pub(crate) fn entry(&mut self, text: &str) -> Vec<u32> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .filter_map(|word| self.word(word))
+            .collect()
     }
 
     /// The stem of a word outside the procedures (synonym table words), for the vocabulary.

@@ -23,9 +23,7 @@ use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
 use crate::core::directory::Directory;
 use crate::core::procedure::{Email, Procedure, ProcedureId};
-use crate::search::document::{
-    ABOUT_FIELDS, FIELD_COUNT, FieldTerms, Stemming, field_texts, stem_word,
-};
+use crate::search::document::{FIELD_COUNT, FieldTerms, Stemming, field_texts, stem_word};
 use crate::search::query::{
     Concept, ParsedQuery, SynonymTable, Vocabulary, parse_query, parse_synonym_lines, words,
 };
@@ -40,11 +38,25 @@ const TOKENIZER: &str = "procbot_en";
 const CANDIDATES: usize = 50;
 /// At most this many (the rarest) terms of a question are used to find candidates.
 const RETRIEVAL_TERMS: usize = 16;
-/// A result must cover at least this share of the question's (rarity-weighted) concepts.
-const MIN_COVERAGE: f32 = 0.35;
-/// How much each concept beyond two lowers `MIN_COVERAGE`, down to `MIN_COVERAGE_FLOOR`.
-const COVERAGE_RELIEF_PER_CONCEPT: f32 = 0.02;
-const MIN_COVERAGE_FLOOR: f32 = 0.2;
+/// The confidence rule. A procedure is accepted when
+/// `explained / question + ABSOLUTE_SHARE × ln(1 + explained / unknown)` reaches
+/// `MIN_CONFIDENCE`: `explained` is the rarity-weighted evidence the procedure gives for the
+/// question's concepts, `question` their total weight and `unknown` the weight of a word no
+/// procedure contains. The first term is the share of the question explained; the second
+/// the amount explained, in units of one unknown word and so independent of library size.
+/// Short questions must be mostly explained; long ones, whose names, places and times no
+/// procedure shares, pass on the amount they share with one procedure.
+const MIN_CONFIDENCE: f32 = 1.30;
+const ABSOLUTE_SHARE: f32 = 1.5;
+/// Near misses above this share of `MIN_CONFIDENCE` are offered as "did you mean".
+const SUGGESTION_SHARE: f32 = 0.75;
+/// Extra evidence for a concept that completes one of the procedure's keywords: keywords
+/// are the author's own words for what people will ask.
+const KEYWORD_BONUS: f32 = 0.8;
+/// How much of the keyword bonus counts towards confidence: a keyword names a topic, but a
+/// question can mention one procedure's topic while asking about something else ("a welcome
+/// cake for the new starter").
+const KEYWORD_CONFIDENCE: f32 = 0.5;
 /// Extra evidence for each further field a concept is found in.
 const BREADTH_BONUS: f32 = 0.1;
 /// Extra evidence, as a share of the lighter word's weight, when two words typed together
@@ -56,8 +68,6 @@ const BM25_SHARE: f32 = 0.3;
 const RELATIVE_CUTOFF: f32 = 0.5;
 /// A synonym's weight when the word typed appears in no procedure.
 const STAND_IN_WEIGHT: f32 = 0.9;
-/// Near misses with at least this coverage are offered as "did you mean".
-const SUGGESTION_COVERAGE: f32 = 0.25;
 
 /// How strongly finding a concept in each field (title, keywords, id, summary, steps, body)
 /// says "this procedure is about it".
@@ -113,6 +123,8 @@ struct DocInfo {
     audience: Option<HashSet<Email>>,
     /// In the order of `FIELD_EVIDENCE`.
     fields: [FieldTerms; FIELD_COUNT],
+    /// Each keyword as content stems: the author's own words for what people will ask.
+    keywords: Vec<Vec<u32>>,
     controls: Vec<String>,
 }
 
@@ -136,6 +148,8 @@ struct Candidate {
     score: f32,
     /// Share of the question's concept weight the procedure explains, `0..=1`.
     coverage: f32,
+    /// See `MIN_CONFIDENCE`.
+    confidence: f32,
     control_match: bool,
 }
 
@@ -240,6 +254,12 @@ impl SearchIndex {
                 private_only,
                 audience,
                 fields: field_terms,
+                keywords: procedure
+                    .keywords
+                    .iter()
+                    .map(|keyword| stemming.entry(keyword))
+                    .filter(|stems| !stems.is_empty())
+                    .collect(),
                 controls: procedure.controls.iter().map(ToString::to_string).collect(),
             });
         }
@@ -312,15 +332,19 @@ impl SearchIndex {
             .unwrap_or(0)
     }
 
+    fn rarity_frequency(&self, stems: &[u32]) -> u32 {
+        match stems {
+            [] => 0,
+            [stem] => self.frequency(*stem),
+            phrase => self.phrase_frequency.get(phrase).copied().unwrap_or(0),
+        }
+    }
+
     /// How much a concept weighs: rare words weigh most; a word no procedure contains
     /// weighs most of all.
     fn rarity(&self, stems: &[u32]) -> f32 {
         let total = self.docs.len().max(1) as f32;
-        let frequency = match stems {
-            [] => 0,
-            [stem] => self.frequency(*stem),
-            phrase => self.phrase_frequency.get(phrase).copied().unwrap_or(0),
-        } as f32;
+        let frequency = self.rarity_frequency(stems) as f32;
         (1.0 + total / (frequency + 0.5)).ln()
     }
 
@@ -350,7 +374,10 @@ impl SearchIndex {
                     .alternatives
                     .first()
                     .filter(|typed| !typed.stems.is_empty())
-                    .and_then(|typed| self.intern(&typed.stems));
+                    .and_then(|typed| self.intern(&typed.stems))
+                    // A phrase whose words never stand together in any procedure is as absent
+                    // as an unknown word: its synonyms stand in for it.
+                    .filter(|typed| typed.len() == 1 || self.rarity_frequency(typed) > 0);
                 let typed_absent = typed.is_none();
                 let alternatives: Vec<InternedAlternative> = concept
                     .alternatives
@@ -437,6 +464,7 @@ impl SearchIndex {
         doc_index: usize,
         concepts: &[Weighted],
         parsed: &ParsedQuery,
+        stem_concepts: &HashMap<u32, (usize, f32)>,
         bm25: f32,
     ) -> Candidate {
         let doc = &self.docs[doc_index];
@@ -467,22 +495,71 @@ impl SearchIndex {
                 concept.weight * BREADTH_BONUS * fields_with_concept.saturating_sub(1) as f32;
         }
         let proximity = self.proximity(doc, concepts);
-        let coverage = if total_weight > 0.0 {
-            evidence / total_weight
+        let keyword = KEYWORD_BONUS * Self::keyword_evidence(doc, concepts, stem_concepts);
+        let (coverage, confidence) = if total_weight > 0.0 {
+            let explained = evidence + KEYWORD_CONFIDENCE * keyword;
+            (
+                evidence / total_weight,
+                explained / total_weight
+                    + ABSOLUTE_SHARE * (explained / self.unknown_rarity()).ln_1p(),
+            )
         } else {
-            0.0
+            (0.0, 0.0)
         };
         let score = evidence
             + breadth
             + proximity
+            + keyword
             + BM25_SHARE * total_weight * bm25
             + if control_match { 10.0 } else { 0.0 };
         Candidate {
             doc: doc_index,
             score,
             coverage,
+            confidence,
             control_match,
         }
+    }
+
+    /// For each stem of the question, the concept it belongs to and how strongly (the typed
+    /// word over a synonym).
+    fn stem_concepts(concepts: &[Weighted]) -> HashMap<u32, (usize, f32)> {
+        let mut map: HashMap<u32, (usize, f32)> = HashMap::new();
+        for (index, concept) in concepts.iter().enumerate() {
+            for alternative in &concept.alternatives {
+                for stem in &alternative.stems {
+                    let entry = map.entry(*stem).or_insert((index, 0.0));
+                    if alternative.weight > entry.1 {
+                        *entry = (index, alternative.weight);
+                    }
+                }
+            }
+        }
+        map
+    }
+
+    /// The weight of the concepts that together complete one of the procedure's keywords
+    /// ("rotate" + "api key" completes "rotate API key"), each concept counted once.
+    fn keyword_evidence(
+        doc: &DocInfo,
+        concepts: &[Weighted],
+        stem_concepts: &HashMap<u32, (usize, f32)>,
+    ) -> f32 {
+        let mut completed = vec![0.0f32; concepts.len()];
+        for keyword in &doc.keywords {
+            let matches: Option<Vec<(usize, f32)>> = keyword
+                .iter()
+                .map(|stem| stem_concepts.get(stem).copied())
+                .collect();
+            for (index, weight) in matches.into_iter().flatten() {
+                completed[index] = completed[index].max(weight);
+            }
+        }
+        concepts
+            .iter()
+            .zip(completed)
+            .map(|(concept, strength)| concept.weight * strength)
+            .sum()
     }
 
     /// Words typed next to each other that also stand next to each other in the procedure
@@ -533,6 +610,7 @@ impl SearchIndex {
         let best_bm25 = found
             .first()
             .map_or(1.0, |(score, _)| score.max(f32::EPSILON));
+        let stem_concepts = Self::stem_concepts(&concepts);
         let mut ordinal_columns = HashMap::new();
         let mut candidates = Vec::with_capacity(found.len());
         for (bm25, address) in found {
@@ -557,7 +635,13 @@ impl SearchIndex {
             if !Self::may_see(&self.docs[doc_index], viewer) {
                 continue;
             }
-            candidates.push(self.assess(doc_index, &concepts, &parsed, bm25 / best_bm25));
+            candidates.push(self.assess(
+                doc_index,
+                &concepts,
+                &parsed,
+                &stem_concepts,
+                bm25 / best_bm25,
+            ));
         }
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok((concepts, candidates))
@@ -580,17 +664,21 @@ impl SearchIndex {
         viewer: &Viewer,
         limit: usize,
     ) -> Result<LookupResult, SearchError> {
-        let (concepts, candidates) = self.rank(text, viewer)?;
-        // Long messages carry context words no procedure needs to share ("my new designer
-        // starts monday"), so each concept beyond two lowers the bar a little.
-        let extra_concepts = concepts.len().saturating_sub(2) as f32;
-        let required =
-            (MIN_COVERAGE - COVERAGE_RELIEF_PER_CONCEPT * extra_concepts).max(MIN_COVERAGE_FLOOR);
-        let mut results: Vec<Hit> = candidates
-            .iter()
-            .filter(|candidate| candidate.control_match || candidate.coverage >= required)
-            .map(|candidate| self.hit(candidate))
-            .collect();
+        let (_, candidates) = self.rank(text, viewer)?;
+        let accepted = |candidate: &Candidate| {
+            candidate.control_match || candidate.confidence >= MIN_CONFIDENCE
+        };
+        // The rule judges the best candidate: when it is not good enough, a lesser one that
+        // happens to pass is no answer either, only a suggestion.
+        let mut results: Vec<Hit> = if candidates.first().is_some_and(accepted) {
+            candidates
+                .iter()
+                .filter(|candidate| accepted(candidate))
+                .map(|candidate| self.hit(candidate))
+                .collect()
+        } else {
+            Vec::new()
+        };
         if let Some(best) = results.first().map(|hit| hit.score) {
             results.retain(|hit| hit.score >= best * RELATIVE_CUTOFF);
         }
@@ -598,7 +686,7 @@ impl SearchIndex {
         let suggestions = if results.is_empty() {
             candidates
                 .iter()
-                .filter(|candidate| candidate.coverage >= SUGGESTION_COVERAGE)
+                .filter(|candidate| candidate.confidence >= MIN_CONFIDENCE * SUGGESTION_SHARE)
                 .take(3)
                 .map(|candidate| self.hit(candidate))
                 .collect()
@@ -639,10 +727,11 @@ impl SearchIndex {
         }
         for candidate in candidates.iter().take(3) {
             out.push_str(&format!(
-                "    {:<40} score {:.2} coverage {:.2}\n",
+                "    {:<40} score {:.2} coverage {:.2} confidence {:.2}\n",
                 self.docs[candidate.doc].id.as_str(),
                 candidate.score,
-                candidate.coverage
+                candidate.coverage,
+                candidate.confidence
             ));
         }
         Ok(out)
