@@ -2,6 +2,7 @@
 //! every distinct word stemmed once per index.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
@@ -15,6 +16,76 @@ pub(crate) const FIELD_COUNT: usize = 6;
 /// Words longer than this are dropped, as tantivy's own tokenizer would.
 const MAX_WORD_BYTES: usize = 40;
 
+/// The Fx hash (as in rustc): much faster than the default SipHash for the short keys of
+/// the stem caches; their keys come from the library, not from strangers.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// A Bloom filter over a procedure's stems: most of a question's alternatives are in no
+/// given procedure, and two bit tests say so without searching six fields.
+pub(crate) struct StemFilter([u64; FILTER_WORDS]);
+
+const FILTER_WORDS: usize = 64;
+
+impl StemFilter {
+    fn bits(stem: u32) -> [usize; 2] {
+        let hash = u64::from(stem).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let size = (FILTER_WORDS * 64) as u64;
+        [(hash % size) as usize, ((hash >> 32) % size) as usize]
+    }
+
+    pub(crate) fn new(fields: &[FieldTerms]) -> StemFilter {
+        let mut words = [0u64; FILTER_WORDS];
+        for stem in fields.iter().flat_map(|field| &field.stems) {
+            for bit in Self::bits(*stem) {
+                words[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+        StemFilter(words)
+    }
+
+    /// False when some stem is certainly absent; true when all may be present.
+    pub(crate) fn may_contain(&self, stems: &[u32]) -> bool {
+        stems.iter().all(|stem| {
+            Self::bits(*stem)
+                .iter()
+                .all(|bit| self.0[bit / 64] & (1 << (bit % 64)) != 0)
+        })
+    }
+}
+
 /// One field of one procedure.
 #[derive(Default)]
 pub(crate) struct FieldTerms {
@@ -25,13 +96,17 @@ pub(crate) struct FieldTerms {
     pairs: Vec<u64>,
 }
 
-fn pair(first: u32, second: u32) -> u64 {
+pub(crate) fn pair(first: u32, second: u32) -> u64 {
     (u64::from(first) << 32) | u64::from(second)
 }
 
 impl FieldTerms {
     pub(crate) fn has(&self, stem: u32) -> bool {
         self.stems.binary_search(&stem).is_ok()
+    }
+
+    pub(crate) fn pairs(&self) -> &[u64] {
+        &self.pairs
     }
 
     pub(crate) fn has_pair(&self, first: u32, second: u32) -> bool {
@@ -80,8 +155,8 @@ fn is_break(c: char) -> bool {
 pub(crate) struct Stemming {
     analyzer: TextAnalyzer,
     /// Lowercase word → its interned stem, `None` for stopwords.
-    cache: HashMap<String, Option<u32>>,
-    pub(crate) stem_ids: HashMap<String, u32>,
+    cache: FastMap<String, Option<u32>>,
+    pub(crate) stem_ids: FastMap<String, u32>,
     /// Interned id → its stem.
     pub(crate) names: Vec<String>,
     /// Every word seen, for spelling corrections.
@@ -93,15 +168,15 @@ impl Stemming {
     pub(crate) fn new() -> Stemming {
         Stemming {
             analyzer: analyzer(),
-            cache: HashMap::new(),
-            stem_ids: HashMap::new(),
+            cache: FastMap::default(),
+            stem_ids: FastMap::default(),
             names: Vec::new(),
             vocabulary: Vocabulary::default(),
             lowercase: String::new(),
         }
     }
 
-    fn intern(&mut self, stem: String) -> u32 {
+    pub(crate) fn intern(&mut self, stem: String) -> u32 {
         if let Some(id) = self.stem_ids.get(&stem) {
             return *id;
         }

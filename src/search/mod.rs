@@ -18,12 +18,14 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{PreTokenizedString, TextAnalyzer, Token};
+use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
 use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
 use crate::core::directory::Directory;
 use crate::core::procedure::{Email, Procedure, ProcedureId};
-use crate::search::document::{FIELD_COUNT, FieldTerms, Stemming, field_texts, stem_word};
+use crate::search::document::{
+    FIELD_COUNT, FastMap, FieldTerms, StemFilter, Stemming, field_texts, pair, stem_word,
+};
 use crate::search::query::{
     Concept, ParsedQuery, SynonymTable, Vocabulary, parse_query, parse_synonym_lines, words,
 };
@@ -123,6 +125,7 @@ struct DocInfo {
     audience: Option<HashSet<Email>>,
     /// In the order of `FIELD_EVIDENCE`.
     fields: [FieldTerms; FIELD_COUNT],
+    filter: StemFilter,
     /// Each keyword as content stems: the author's own words for what people will ask.
     keywords: Vec<Vec<u32>>,
     controls: Vec<String>,
@@ -138,7 +141,11 @@ struct InternedAlternative {
 struct Weighted {
     /// How much finding it says: its rarity in this library.
     weight: f32,
+    /// The alternatives some procedure contains, for scoring.
     alternatives: Vec<InternedAlternative>,
+    /// The words of every alternative whose words some procedure contains, even where no
+    /// procedure has them together, with their boosts: these find the candidates.
+    retrieval: Vec<(u32, f32)>,
     span: (usize, usize),
 }
 
@@ -162,13 +169,13 @@ pub struct SearchIndex {
     synonyms: SynonymTable,
     vocabulary: Vocabulary,
     /// Stem → its interned id.
-    stem_ids: HashMap<String, u32>,
+    stem_ids: FastMap<String, u32>,
     /// Interned id → its stem.
     stem_names: Vec<String>,
     /// Interned stem → number of procedures containing it, for rarity weights.
     document_frequency: Vec<u32>,
     /// Phrase (interned stems) → number of procedures containing it.
-    phrase_frequency: HashMap<Vec<u32>, u32>,
+    phrase_frequency: FastMap<Vec<u32>, u32>,
 }
 
 impl SearchIndex {
@@ -192,8 +199,43 @@ impl SearchIndex {
             ordinal: schema.add_u64_field("ordinal", FAST | INDEXED),
         };
         let index = Index::create_in_ram(schema.build());
-        index.tokenizers().register(TOKENIZER, document::analyzer());
+        // tantivy receives stems already made, separated by spaces: every word is stemmed
+        // once per index, by procbot's cache.
+        index.tokenizers().register(
+            TOKENIZER,
+            TextAnalyzer::from(WhitespaceTokenizer::default()),
+        );
         let mut stemming = Stemming::new();
+
+        let mut groups = parse_synonym_lines(BUILTIN_SYNONYMS);
+        if let Some(extra) = extra_synonyms {
+            groups.extend(parse_synonym_lines(extra));
+        }
+        let mut analyzer = stemming.analyzer();
+        let synonyms = SynonymTable::new(&groups, &mut |word| stem_word(&mut analyzer, word));
+        // Phrases come only from the synonym table, so how many procedures contain each is
+        // counted while indexing, from the adjacent pairs that make them up.
+        let phrases: Vec<Vec<u32>> = synonyms
+            .phrases()
+            .filter(|phrase| phrase.len() > 1)
+            .map(|phrase| {
+                phrase
+                    .iter()
+                    .map(|stem| stemming.intern(stem.clone()))
+                    .collect()
+            })
+            .collect();
+        let mut phrases_by_pair: FastMap<u64, Vec<usize>> = FastMap::default();
+        for (index, phrase) in phrases.iter().enumerate() {
+            for window in phrase.windows(2) {
+                phrases_by_pair
+                    .entry(pair(window[0], window[1]))
+                    .or_default()
+                    .push(index);
+            }
+        }
+        let mut phrase_counted_in = vec![0u32; phrases.len()];
+        let mut phrase_counts = vec![0u32; phrases.len()];
 
         // One indexing thread: it works while this thread prepares the next documents, and
         // procbot shares the machine with its other work.
@@ -203,11 +245,13 @@ impl SearchIndex {
         // Stem → the last document (1-based) that counted it.
         let mut counted_in: Vec<u32> = Vec::new();
         let mut tokens: Vec<u32> = Vec::new();
+        let mut stem_text = String::new();
         for procedure in procedures {
             let texts = field_texts(procedure);
             tokens.clear();
             let field_terms = texts.map(|text| stemming.field(&text, &mut tokens));
             let ordinal = u32::try_from(docs.len() + 1).unwrap_or(u32::MAX);
+            stem_text.clear();
             for stem in &tokens {
                 let slot = *stem as usize;
                 if counted_in.len() <= slot {
@@ -218,24 +262,23 @@ impl SearchIndex {
                     counted_in[slot] = ordinal;
                     document_frequency[slot] += 1;
                 }
+                stem_text.push_str(&stemming.names[slot]);
+                stem_text.push(' ');
             }
-            // tantivy gets the stems already made, so every word is stemmed once per index.
-            let pre_tokenized = PreTokenizedString {
-                text: String::new(),
-                tokens: tokens
-                    .iter()
-                    .enumerate()
-                    .map(|(position, id)| Token {
-                        offset_from: 0,
-                        offset_to: 0,
-                        position,
-                        text: stemming.names[*id as usize].clone(),
-                        position_length: 1,
-                    })
-                    .collect(),
-            };
+            for field in &field_terms {
+                for found in field.pairs() {
+                    for phrase in phrases_by_pair.get(found).into_iter().flatten() {
+                        if phrase_counted_in[*phrase] != ordinal
+                            && field_terms.iter().any(|f| f.has_phrase(&phrases[*phrase]))
+                        {
+                            phrase_counted_in[*phrase] = ordinal;
+                            phrase_counts[*phrase] += 1;
+                        }
+                    }
+                }
+            }
             let mut document = TantivyDocument::default();
-            document.add_pre_tokenized_text(fields.all, pre_tokenized);
+            document.add_text(fields.all, &stem_text);
             for control in &procedure.controls {
                 document.add_text(fields.controls, control.to_string());
             }
@@ -253,6 +296,7 @@ impl SearchIndex {
                 title: procedure.title.clone(),
                 private_only,
                 audience,
+                filter: StemFilter::new(&field_terms),
                 fields: field_terms,
                 keywords: procedure
                     .keywords
@@ -265,13 +309,6 @@ impl SearchIndex {
         }
         writer.commit()?;
         let reader = index.reader()?;
-
-        let mut groups = parse_synonym_lines(BUILTIN_SYNONYMS);
-        if let Some(extra) = extra_synonyms {
-            groups.extend(parse_synonym_lines(extra));
-        }
-        let mut analyzer = stemming.analyzer();
-        let synonyms = SynonymTable::new(&groups, &mut |word| stem_word(&mut analyzer, word));
         // Synonym words are valid spellings too, so "offboardng" finds "offboarding" even
         // when only a synonym of it appears in the procedures.
         for group in &groups {
@@ -281,28 +318,7 @@ impl SearchIndex {
                 }
             }
         }
-        // Phrases can only come from the synonym table, so their rarity is counted once here.
-        let mut phrase_frequency = HashMap::new();
-        for phrase in synonyms.phrases() {
-            if phrase.len() < 2 {
-                continue;
-            }
-            let Some(stems) = phrase
-                .iter()
-                .map(|stem| stemming.stem_ids.get(stem).copied())
-                .collect::<Option<Vec<u32>>>()
-            else {
-                continue;
-            };
-            if phrase_frequency.contains_key(&stems) {
-                continue;
-            }
-            let count = docs
-                .iter()
-                .filter(|doc| doc.fields.iter().any(|field| field.has_phrase(&stems)))
-                .count();
-            phrase_frequency.insert(stems, u32::try_from(count).unwrap_or(u32::MAX));
-        }
+        document_frequency.resize(stemming.names.len(), 0);
         Ok(SearchIndex {
             reader,
             fields,
@@ -313,7 +329,7 @@ impl SearchIndex {
             stem_ids: stemming.stem_ids,
             stem_names: stemming.names,
             document_frequency,
-            phrase_frequency,
+            phrase_frequency: phrases.into_iter().zip(phrase_counts).collect(),
         })
     }
 
@@ -357,11 +373,14 @@ impl SearchIndex {
         self.stem_names.get(id as usize).map(String::as_str)
     }
 
+    /// The interned stems of a word or phrase that some procedure contains, `None` otherwise
+    /// (synonym words are interned too, but may be in no procedure).
     fn intern(&self, stems: &[String]) -> Option<Vec<u32>> {
-        stems
+        let ids: Vec<u32> = stems
             .iter()
             .map(|stem| self.stem_ids.get(stem).copied())
-            .collect()
+            .collect::<Option<_>>()?;
+        (!ids.is_empty() && self.rarity_frequency(&ids) > 0).then_some(ids)
     }
 
     /// Each concept's weight and its alternatives that exist in the library.
@@ -374,10 +393,9 @@ impl SearchIndex {
                     .alternatives
                     .first()
                     .filter(|typed| !typed.stems.is_empty())
-                    .and_then(|typed| self.intern(&typed.stems))
                     // A phrase whose words never stand together in any procedure is as absent
                     // as an unknown word: its synonyms stand in for it.
-                    .filter(|typed| typed.len() == 1 || self.rarity_frequency(typed) > 0);
+                    .and_then(|typed| self.intern(&typed.stems));
                 let typed_absent = typed.is_none();
                 let alternatives: Vec<InternedAlternative> = concept
                     .alternatives
@@ -395,6 +413,21 @@ impl SearchIndex {
                         Some(InternedAlternative { stems, weight })
                     })
                     .collect();
+                let mut retrieval = Vec::new();
+                for alternative in &concept.alternatives {
+                    let Some(ids) = alternative
+                        .stems
+                        .iter()
+                        .map(|stem| self.stem_ids.get(stem).copied())
+                        .filter(|id| id.is_some_and(|id| self.frequency(id) > 0))
+                        .collect::<Option<Vec<u32>>>()
+                    else {
+                        continue;
+                    };
+                    let boost = if retrieval.is_empty() { 2.0 } else { 1.0 } * alternative.weight;
+                    let share = boost / ids.len().max(1) as f32;
+                    retrieval.extend(ids.into_iter().map(|id| (id, share)));
+                }
                 let weight = match &typed {
                     Some(typed) => self.rarity(typed),
                     // Unknown two- and three-letter words are mostly typos and abbreviations.
@@ -410,6 +443,7 @@ impl SearchIndex {
                 Weighted {
                     weight,
                     alternatives,
+                    retrieval,
                     span: concept.span,
                 }
             })
@@ -427,15 +461,9 @@ impl SearchIndex {
         // they find the candidates; common words would only make every procedure one.
         // Phrases are split into their words here; re-scoring checks fields and phrases.
         let mut terms: HashMap<u32, f32> = HashMap::new();
-        for concept in concepts {
-            for (index, alternative) in concept.alternatives.iter().enumerate() {
-                let boost = if index == 0 { 2.0 } else { 1.0 } * alternative.weight;
-                let share = boost / alternative.stems.len().max(1) as f32;
-                for id in &alternative.stems {
-                    let entry = terms.entry(*id).or_insert(0.0);
-                    *entry = entry.max(share);
-                }
-            }
+        for (id, share) in concepts.iter().flat_map(|concept| &concept.retrieval) {
+            let entry = terms.entry(*id).or_insert(0.0);
+            *entry = entry.max(*share);
         }
         let mut terms: Vec<(u32, f32)> = terms.into_iter().collect();
         terms.sort_by_key(|(id, _)| (self.frequency(*id), *id));
@@ -464,7 +492,7 @@ impl SearchIndex {
         doc_index: usize,
         concepts: &[Weighted],
         parsed: &ParsedQuery,
-        stem_concepts: &HashMap<u32, (usize, f32)>,
+        stem_concepts: &FastMap<u32, (usize, f32)>,
         bm25: f32,
     ) -> Candidate {
         let doc = &self.docs[doc_index];
@@ -475,12 +503,23 @@ impl SearchIndex {
             .any(|control| doc.controls.contains(control));
         let mut evidence = 0.0;
         let mut breadth = 0.0;
+        let mut present: Vec<&InternedAlternative> = Vec::new();
         for concept in concepts {
+            present.clear();
+            present.extend(
+                concept
+                    .alternatives
+                    .iter()
+                    .filter(|alternative| doc.filter.may_contain(&alternative.stems)),
+            );
+            if present.is_empty() {
+                continue;
+            }
             let mut best = 0.0f32;
             let mut fields_with_concept = 0;
             for (field, field_evidence) in doc.fields.iter().zip(FIELD_EVIDENCE) {
                 let mut found = false;
-                for alternative in &concept.alternatives {
+                for alternative in &present {
                     if field.has_phrase(&alternative.stems) {
                         found = true;
                         best = best.max(field_evidence * alternative.weight);
@@ -523,8 +562,8 @@ impl SearchIndex {
 
     /// For each stem of the question, the concept it belongs to and how strongly (the typed
     /// word over a synonym).
-    fn stem_concepts(concepts: &[Weighted]) -> HashMap<u32, (usize, f32)> {
-        let mut map: HashMap<u32, (usize, f32)> = HashMap::new();
+    fn stem_concepts(concepts: &[Weighted]) -> FastMap<u32, (usize, f32)> {
+        let mut map: FastMap<u32, (usize, f32)> = FastMap::default();
         for (index, concept) in concepts.iter().enumerate() {
             for alternative in &concept.alternatives {
                 for stem in &alternative.stems {
@@ -543,7 +582,7 @@ impl SearchIndex {
     fn keyword_evidence(
         doc: &DocInfo,
         concepts: &[Weighted],
-        stem_concepts: &HashMap<u32, (usize, f32)>,
+        stem_concepts: &FastMap<u32, (usize, f32)>,
     ) -> f32 {
         let mut completed = vec![0.0f32; concepts.len()];
         for keyword in &doc.keywords {
