@@ -19,7 +19,7 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
-use tantivy::{Index, IndexReader, TantivyDocument, Term};
+use tantivy::{Index, Searcher, TantivyDocument, Term};
 
 use crate::core::directory::Directory;
 use crate::core::procedure::{Email, Procedure, ProcedureId};
@@ -37,9 +37,9 @@ pub const SYNONYMS_FILE: &str = "synonyms.txt";
 
 const TOKENIZER: &str = "procbot_en";
 /// Candidates fetched from tantivy before re-scoring.
-const CANDIDATES: usize = 50;
+const CANDIDATES: usize = 30;
 /// At most this many (the rarest) terms of a question are used to find candidates.
-const RETRIEVAL_TERMS: usize = 16;
+const RETRIEVAL_TERMS: usize = 12;
 /// The confidence rule. A procedure is accepted when
 /// `explained / question + ABSOLUTE_SHARE × ln(1 + explained / unknown)` reaches
 /// `MIN_CONFIDENCE`: `explained` is the rarity-weighted evidence the procedure gives for the
@@ -162,7 +162,11 @@ struct Candidate {
 
 /// A searchable index of one snapshot's procedures. Built once per snapshot and swapped.
 pub struct SearchIndex {
-    reader: IndexReader,
+    /// One searcher for the index's life: the index never changes after it is built, and
+    /// its segments' order is what `ordinals` follows.
+    searcher: Searcher,
+    /// Segment → tantivy document → the procedure's place in `docs`.
+    ordinals: Vec<Vec<u32>>,
     fields: Fields,
     analyzer: TextAnalyzer,
     docs: Vec<DocInfo>,
@@ -308,7 +312,22 @@ impl SearchIndex {
             });
         }
         writer.commit()?;
-        let reader = index.reader()?;
+        let searcher = index.reader()?.searcher();
+        let ordinals = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| {
+                let column = segment.fast_fields().u64("ordinal")?;
+                Ok((0..segment.max_doc())
+                    .map(|doc| {
+                        column
+                            .first(doc)
+                            .and_then(|ordinal| u32::try_from(ordinal).ok())
+                            .unwrap_or(u32::MAX)
+                    })
+                    .collect())
+            })
+            .collect::<Result<Vec<Vec<u32>>, SearchError>>()?;
         // Synonym words are valid spellings too, so "offboardng" finds "offboarding" even
         // when only a synonym of it appears in the procedures.
         for group in &groups {
@@ -320,7 +339,8 @@ impl SearchIndex {
         }
         document_frequency.resize(stemming.names.len(), 0);
         Ok(SearchIndex {
-            reader,
+            searcher,
+            ordinals,
             fields,
             analyzer,
             docs,
@@ -584,14 +604,17 @@ impl SearchIndex {
         concepts: &[Weighted],
         stem_concepts: &FastMap<u32, (usize, f32)>,
     ) -> f32 {
-        let mut completed = vec![0.0f32; concepts.len()];
+        // Most candidates complete no keyword: nothing is allocated for them.
+        let mut completed: Vec<f32> = Vec::new();
         for keyword in &doc.keywords {
-            let matches: Option<Vec<(usize, f32)>> = keyword
-                .iter()
-                .map(|stem| stem_concepts.get(stem).copied())
-                .collect();
-            for (index, weight) in matches.into_iter().flatten() {
-                completed[index] = completed[index].max(weight);
+            if !keyword.iter().all(|stem| stem_concepts.contains_key(stem)) {
+                continue;
+            }
+            if completed.is_empty() {
+                completed.resize(concepts.len(), 0.0);
+            }
+            for (index, weight) in keyword.iter().filter_map(|stem| stem_concepts.get(stem)) {
+                completed[*index] = completed[*index].max(*weight);
             }
         }
         concepts
@@ -641,7 +664,7 @@ impl SearchIndex {
         if parsed.concepts.is_empty() && parsed.controls.is_empty() {
             return Ok((concepts, Vec::new()));
         }
-        let searcher = self.reader.searcher();
+        let searcher = &self.searcher;
         let found = searcher.search(
             &self.tantivy_query(&parsed, &concepts),
             &TopDocs::with_limit(CANDIDATES).order_by_score(),
@@ -650,23 +673,13 @@ impl SearchIndex {
             .first()
             .map_or(1.0, |(score, _)| score.max(f32::EPSILON));
         let stem_concepts = Self::stem_concepts(&concepts);
-        let mut ordinal_columns = HashMap::new();
         let mut candidates = Vec::with_capacity(found.len());
         for (bm25, address) in found {
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                ordinal_columns.entry(address.segment_ord)
-            {
-                slot.insert(
-                    searcher
-                        .segment_reader(address.segment_ord)
-                        .fast_fields()
-                        .u64("ordinal")?,
-                );
-            }
-            let Some(doc_index) = ordinal_columns
-                .get(&address.segment_ord)
-                .and_then(|column| column.first(address.doc_id))
-                .and_then(|ordinal| usize::try_from(ordinal).ok())
+            let Some(doc_index) = self
+                .ordinals
+                .get(address.segment_ord as usize)
+                .and_then(|segment| segment.get(address.doc_id as usize))
+                .map(|ordinal| *ordinal as usize)
                 .filter(|ordinal| *ordinal < self.docs.len())
             else {
                 continue;
