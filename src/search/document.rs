@@ -1,7 +1,7 @@
 //! Document preparation: each procedure's fields as interned stems and adjacent stem pairs,
 //! every distinct word stemmed once per index.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use tantivy::tokenizer::{
@@ -52,6 +52,7 @@ impl Hasher for FastHasher {
 }
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 /// A Bloom filter over a procedure's stems: most of a question's alternatives are in no
 /// given procedure, and two bit tests say so without searching six fields.

@@ -5,7 +5,9 @@
 //! jargon phrases are recognised (longest first), unknown words get spelling corrections
 //! from the index's own vocabulary, and Annex A control ids are picked out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use crate::search::document::{FastMap, FastSet};
 
 use crate::core::procedure::ControlId;
 
@@ -304,7 +306,7 @@ struct Phrase {
 pub struct SynonymTable {
     groups: Vec<Vec<Phrase>>,
     /// First stem of a phrase → (group, phrase) pairs starting with it.
-    by_first_stem: HashMap<String, Vec<(usize, usize)>>,
+    by_first_stem: FastMap<String, Vec<(usize, usize)>>,
 }
 
 impl SynonymTable {
@@ -402,11 +404,11 @@ pub fn parse_synonym_lines(text: &str) -> Vec<Vec<String>> {
 #[derive(Clone, Debug, Default)]
 pub struct Vocabulary {
     /// Raw word → its stem.
-    words: HashMap<String, String>,
+    words: FastMap<String, String>,
     /// Stems present in the index.
-    stems: HashSet<String>,
+    stems: FastSet<String>,
     /// Deletion variant → words it comes from.
-    deletions: HashMap<String, Vec<String>>,
+    deletions: FastMap<String, Vec<String>>,
 }
 
 fn deletion_variants(word: &str) -> Vec<String> {
@@ -490,7 +492,7 @@ impl Vocabulary {
             }
         }
         probes.extend(first_deletions);
-        let mut candidates: HashSet<&String> = HashSet::new();
+        let mut candidates: FastSet<&String> = FastSet::default();
         for probe in &probes {
             if let Some((known, _)) = self.words.get_key_value(probe.as_str()) {
                 candidates.insert(known);
