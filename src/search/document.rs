@@ -293,3 +293,45 @@ pub(crate) fn field_texts(procedure: &Procedure) -> [String; FIELD_COUNT] {
         body,
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_stem_filter_never_misses_a_stem_it_holds(
+            stems in proptest::collection::vec(0u32..50_000, 0..600),
+            probe in 0u32..50_000,
+        ) {
+            let mut sorted = stems.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let field = FieldTerms { stems: sorted, pairs: Vec::new() };
+            let filter = StemFilter::new(std::slice::from_ref(&field));
+            for stem in &stems {
+                prop_assert!(filter.may_contain(&[*stem]));
+            }
+            if !filter.may_contain(&[probe]) {
+                prop_assert!(!field.has(probe));
+            }
+        }
+    }
+
+    #[test]
+    fn pairs_stop_at_sentence_ends_and_skip_stopwords() {
+        let mut stemming = Stemming::new();
+        let mut tokens = Vec::new();
+        let field = stemming.field("I left it on the train. Backup runs", &mut tokens);
+        let id = |stemming: &mut Stemming, word: &str| stemming.entry(word)[0];
+        let (left, train, backup) = (
+            id(&mut stemming, "left"),
+            id(&mut stemming, "train"),
+            id(&mut stemming, "backup"),
+        );
+        assert!(field.has_phrase(&[left, train]));
+        assert!(!field.has_pair(train, backup));
+        assert_eq!(tokens.len(), 4);
+    }
+}

@@ -5,8 +5,10 @@
 //! tantivy finds candidates with BM25 over the concepts `query` extracts. Candidates are then
 //! re-scored field by field (title > keywords/id > summary > steps > body), each concept
 //! weighted by its rarity, phrases only where their words stand together, with a bonus for
-//! words typed together that also stand together in the procedure. A result is accepted only
-//! when it explains enough of the question.
+//! words typed together that also stand together in the procedure, and extra evidence for a
+//! question that completes one of the procedure's keywords. The best candidate is accepted
+//! only when it explains enough of the question (`MIN_CONFIDENCE`); otherwise the answer is
+//! "no match", with near misses as "did you mean".
 
 mod document;
 pub mod query;
@@ -35,7 +37,8 @@ pub const BUILTIN_SYNONYMS: &str = include_str!("synonyms.txt");
 /// The file in a procedures repository that adds synonym groups.
 pub const SYNONYMS_FILE: &str = "synonyms.txt";
 
-const TOKENIZER: &str = "procbot_en";
+/// tantivy's tokenizer for the "all" field: it receives stems made by procbot.
+const TOKENIZER: &str = "procbot_stems";
 /// Candidates fetched from tantivy before re-scoring.
 const CANDIDATES: usize = 30;
 /// At most this many (the rarest) terms of a question are used to find candidates.
@@ -787,5 +790,116 @@ impl SearchIndex {
             ));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::parse::parse_procedure;
+
+    fn procedure(id: &str, title: &str, keywords: &str, purpose: &str, steps: &str) -> Procedure {
+        let text = format!(
+            "---\nid: {id}\ntitle: {title}\nsummary: {title}.\nowner: it-lead@example.com\n\
+             audience: [everyone]\nclassification: internal\nversion: 1.0.0\n\
+             last_reviewed: 2026-02-01\nreview_every: 12 months\ncontrols: [A.8.13]\n\
+             keywords: [{keywords}]\napprover: cto@example.com\n---\n\n# {title}\n\n\
+             ## Purpose\n{purpose}\n\n## Steps\n{steps}\n"
+        );
+        parse_procedure(&format!("{id}.md"), text.as_bytes())
+            .procedure
+            .expect("the test procedure parses")
+    }
+
+    fn library() -> Vec<Procedure> {
+        vec![
+            procedure(
+                "lost-device",
+                "Report a lost laptop",
+                "lost laptop",
+                "Anyone who left a laptop on the train reports it.",
+                "1. Tell IT within one hour.\n2. IT locks the laptop.",
+            ),
+            procedure(
+                "awareness",
+                "Run security training",
+                "annual training",
+                "Training left to the last minute is rushed.",
+                "1. Book the train tickets for trainers.\n2. Run the course.",
+            ),
+            procedure(
+                "secrets",
+                "Keep secrets safe",
+                "rotate API key, secret scanning",
+                "Secrets live in the vault. Rotate them yearly; an API key is rotated too.",
+                "1. Rotate each key.\n2. Record the rotation.",
+            ),
+            procedure(
+                "deploy",
+                "Deploy a change",
+                "deployment",
+                "Every API change is deployed; rotate on-call duty weekly; each key change is \
+                 reviewed.",
+                "1. Open a change request.\n2. Deploy it.",
+            ),
+        ]
+    }
+
+    fn top(index: &SearchIndex, query: &str) -> Option<String> {
+        let found = index.lookup(query, &Viewer::Operator, 5).unwrap();
+        found.results.first().map(|hit| hit.id.as_str().to_string())
+    }
+
+    #[test]
+    fn a_phrase_counts_only_where_its_words_stand_together() {
+        let procedures = library();
+        let index = SearchIndex::build(&procedures, None, None).unwrap();
+        // "awareness" has "left" and "train" too, but not together.
+        assert_eq!(
+            top(&index, "left on the train").as_deref(),
+            Some("lost-device")
+        );
+    }
+
+    #[test]
+    fn a_question_that_completes_a_keyword_finds_its_procedure() {
+        let procedures = library();
+        let index = SearchIndex::build(&procedures, None, None).unwrap();
+        assert_eq!(top(&index, "rotate api key").as_deref(), Some("secrets"));
+    }
+
+    #[test]
+    fn unrelated_questions_find_nothing() {
+        let procedures = library();
+        let index = SearchIndex::build(&procedures, None, None).unwrap();
+        for query in [
+            "order pizza for the team",
+            "how do i claim my travel expenses",
+            "hi",
+        ] {
+            let found = index.lookup(query, &Viewer::Operator, 5).unwrap();
+            assert!(found.results.is_empty(), "{query}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_repository_synonym_finds_the_procedure_it_names() {
+        let procedures = library();
+        let without = SearchIndex::build(&procedures, None, None).unwrap();
+        assert_eq!(top(&without, "the laptop went walkabout"), None);
+        let with = SearchIndex::build(&procedures, None, Some("lost, went walkabout\n")).unwrap();
+        assert_eq!(
+            top(&with, "the laptop went walkabout").as_deref(),
+            Some("lost-device")
+        );
+    }
+
+    #[test]
+    fn the_explanation_names_the_concepts_and_candidates() {
+        let procedures = library();
+        let index = SearchIndex::build(&procedures, None, None).unwrap();
+        let explanation = index.explain("rotate the api key").unwrap();
+        assert!(explanation.contains("rotat"), "{explanation}");
+        assert!(explanation.contains("secrets"), "{explanation}");
     }
 }
