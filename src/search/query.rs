@@ -153,6 +153,22 @@ const STOPWORDS: &[&str] = &[
     "id",
     // Chat filler: context people add that says nothing about which procedure they need.
     "actually",
+    "came",
+    "come",
+    "comes",
+    "coming",
+    "gave",
+    "give",
+    "given",
+    "gives",
+    "giving",
+    "said",
+    "say",
+    "saying",
+    "says",
+    "seem",
+    "seemed",
+    "seems",
     "anybody",
     "ask",
     "asking",
@@ -301,6 +317,14 @@ struct Phrase {
     content: Vec<String>,
 }
 
+impl Phrase {
+    /// True for a phrase that cannot be looked for: only stopwords ("let go"), or a single
+    /// content word that means something else alone ("log in").
+    fn collapses(&self) -> bool {
+        self.content.is_empty() || (self.stems.len() > 1 && self.content.len() < 2)
+    }
+}
+
 /// Synonym groups as stem sequences.
 #[derive(Clone, Debug, Default)]
 pub struct SynonymTable {
@@ -331,7 +355,7 @@ impl SynonymTable {
                 .collect();
             // A phrase made only of stopwords ("let go") is recognised in questions, but only
             // phrases with content words can be looked for in procedures.
-            let searchable = phrases.iter().filter(|p| !p.content.is_empty()).count();
+            let searchable = phrases.iter().filter(|p| !p.collapses()).count();
             if phrases.len() < 2 || searchable == 0 {
                 continue;
             }
@@ -371,8 +395,8 @@ impl SynonymTable {
         self.groups
             .iter()
             .flatten()
+            .filter(|phrase| !phrase.collapses())
             .map(|phrase| phrase.content.as_slice())
-            .filter(|content| !content.is_empty())
     }
 
     pub fn len(&self) -> usize {
@@ -613,10 +637,15 @@ pub fn parse_query(
             // A lone stopword is not a phrase ("it" in "it" ≠ IT department); "let go" is.
             if length > 1 || !stopword[position] {
                 let phrases = synonyms.group(group);
-                let matched: Vec<String> = (position..position + length)
+                let mut matched: Vec<String> = (position..position + length)
                     .filter(|index| !stopword[*index])
                     .map(|index| stems[index].clone())
                     .collect();
+                // "log in" is not "log": a phrase whose meaning was in its stopwords is
+                // recognised, but looked for only through the other phrases of its group.
+                if length > 1 && matched.len() < 2 {
+                    matched.clear();
+                }
                 let corrected = corrections[position..position + length]
                     .iter()
                     .any(|c| !c.is_empty());
@@ -630,9 +659,7 @@ pub fn parse_query(
                     .chain(
                         phrases
                             .iter()
-                            .filter(|phrase| {
-                                !phrase.content.is_empty() && phrase.content != matched
-                            })
+                            .filter(|phrase| !phrase.collapses() && phrase.content != matched)
                             .map(|phrase| Alternative {
                                 stems: phrase.content.clone(),
                                 // "back up" is "backup" with a space: the same word.
