@@ -5,7 +5,9 @@
 //! jargon phrases are recognised (longest first), unknown words get spelling corrections
 //! from the index's own vocabulary, and Annex A control ids are picked out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use crate::search::document::{FastMap, FastSet};
 
 use crate::core::procedure::ControlId;
 
@@ -151,6 +153,22 @@ const STOPWORDS: &[&str] = &[
     "id",
     // Chat filler: context people add that says nothing about which procedure they need.
     "actually",
+    "came",
+    "come",
+    "comes",
+    "coming",
+    "gave",
+    "give",
+    "given",
+    "gives",
+    "giving",
+    "said",
+    "say",
+    "saying",
+    "says",
+    "seem",
+    "seemed",
+    "seems",
     "anybody",
     "ask",
     "asking",
@@ -248,7 +266,9 @@ pub const SYNONYM_WEIGHT: f32 = 0.6;
 /// How much a spelling correction counts compared with the word the person typed.
 pub const CORRECTION_WEIGHT: f32 = 0.8;
 
-/// One way a concept can appear in a procedure: a word or phrase, as stems.
+/// One way a concept can appear in a procedure: a word or phrase, as the stems of its
+/// content words (stopwords inside a phrase, as in "left on the train", are skipped on both
+/// sides, so the phrase matches where its content words stand next to each other).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alternative {
     pub stems: Vec<String>,
@@ -263,6 +283,9 @@ pub struct Concept {
     pub alternatives: Vec<Alternative>,
     /// True when no alternative exists in any procedure: an unknown word.
     pub unknown: bool,
+    /// The first and last content word the concept covers, counted without stopwords:
+    /// concepts whose spans touch were typed next to each other.
+    pub span: (usize, usize),
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -281,17 +304,33 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn is_stopword(word: &str) -> bool {
+/// True for words that never pick a procedure; procedures are indexed without them too.
+pub fn is_stopword(word: &str) -> bool {
     STOPWORDS.contains(&word)
+}
+
+/// A phrase of a synonym group: every word's stem (to recognise it in a question) and the
+/// stems of its content words (to look for it in procedures).
+#[derive(Clone, Debug)]
+struct Phrase {
+    stems: Vec<String>,
+    content: Vec<String>,
+}
+
+impl Phrase {
+    /// True for a phrase that cannot be looked for: only stopwords ("let go"), or a single
+    /// content word that means something else alone ("log in").
+    fn collapses(&self) -> bool {
+        self.content.is_empty() || (self.stems.len() > 1 && self.content.len() < 2)
+    }
 }
 
 /// Synonym groups as stem sequences.
 #[derive(Clone, Debug, Default)]
 pub struct SynonymTable {
-    /// Each group's phrases, as stems.
-    groups: Vec<Vec<Vec<String>>>,
+    groups: Vec<Vec<Phrase>>,
     /// First stem of a phrase → (group, phrase) pairs starting with it.
-    by_first_stem: HashMap<String, Vec<(usize, usize)>>,
+    by_first_stem: FastMap<String, Vec<(usize, usize)>>,
 }
 
 impl SynonymTable {
@@ -299,24 +338,32 @@ impl SynonymTable {
     pub fn new(groups: &[Vec<String>], stem: &mut dyn FnMut(&str) -> String) -> SynonymTable {
         let mut table = SynonymTable::default();
         for group in groups {
-            let phrases: Vec<Vec<String>> = group
+            let phrases: Vec<Phrase> = group
                 .iter()
                 .map(|phrase| {
-                    words(phrase)
-                        .iter()
-                        .map(|word| stem(word))
-                        .collect::<Vec<_>>()
+                    let words = words(phrase);
+                    Phrase {
+                        stems: words.iter().map(|word| stem(word)).collect(),
+                        content: words
+                            .iter()
+                            .filter(|word| !is_stopword(word))
+                            .map(|word| stem(word))
+                            .collect(),
+                    }
                 })
-                .filter(|stems: &Vec<String>| !stems.is_empty())
+                .filter(|phrase| !phrase.stems.is_empty())
                 .collect();
-            if phrases.len() < 2 {
+            // A phrase made only of stopwords ("let go") is recognised in questions, but only
+            // phrases with content words can be looked for in procedures.
+            let searchable = phrases.iter().filter(|p| !p.collapses()).count();
+            if phrases.len() < 2 || searchable == 0 {
                 continue;
             }
             let index = table.groups.len();
             for (phrase_index, phrase) in phrases.iter().enumerate() {
                 table
                     .by_first_stem
-                    .entry(phrase[0].clone())
+                    .entry(phrase.stems[0].clone())
                     .or_default()
                     .push((index, phrase_index));
             }
@@ -332,15 +379,24 @@ impl SynonymTable {
             .get(first)?
             .iter()
             .filter_map(|(group, phrase)| {
-                let phrase = &self.groups[*group][*phrase];
+                let phrase = &self.groups[*group][*phrase].stems;
                 (stems.len() >= phrase.len() && stems[..phrase.len()] == phrase[..])
                     .then_some((*group, phrase.len()))
             })
             .max_by_key(|(_, length)| *length)
     }
 
-    fn group(&self, index: usize) -> &[Vec<String>] {
+    fn group(&self, index: usize) -> &[Phrase] {
         &self.groups[index]
+    }
+
+    /// Every phrase's content stems, for counting how many procedures contain each.
+    pub fn phrases(&self) -> impl Iterator<Item = &[String]> {
+        self.groups
+            .iter()
+            .flatten()
+            .filter(|phrase| !phrase.collapses())
+            .map(|phrase| phrase.content.as_slice())
     }
 
     pub fn len(&self) -> usize {
@@ -372,11 +428,11 @@ pub fn parse_synonym_lines(text: &str) -> Vec<Vec<String>> {
 #[derive(Clone, Debug, Default)]
 pub struct Vocabulary {
     /// Raw word → its stem.
-    words: HashMap<String, String>,
+    words: FastMap<String, String>,
     /// Stems present in the index.
-    stems: HashSet<String>,
+    stems: FastSet<String>,
     /// Deletion variant → words it comes from.
-    deletions: HashMap<String, Vec<String>>,
+    deletions: FastMap<String, Vec<String>>,
 }
 
 fn deletion_variants(word: &str) -> Vec<String> {
@@ -460,7 +516,7 @@ impl Vocabulary {
             }
         }
         probes.extend(first_deletions);
-        let mut candidates: HashSet<&String> = HashSet::new();
+        let mut candidates: FastSet<&String> = FastSet::default();
         for probe in &probes {
             if let Some((known, _)) = self.words.get_key_value(probe.as_str()) {
                 candidates.insert(known);
@@ -524,19 +580,42 @@ pub fn parse_query(
     let text: String = text.chars().take(MAX_QUERY_CHARS).collect();
     let (controls, rest) = extract_controls(&text);
     let tokens = words(&rest);
+    let mut stopword: Vec<bool> = tokens.iter().map(|word| is_stopword(word)).collect();
     let mut stems: Vec<String> = tokens.iter().map(|word| stem(word)).collect();
     // Spelling first, so a corrected word can still join a phrase ("locekd out").
     let mut corrections: Vec<Vec<(String, String)>> = vec![Vec::new(); tokens.len()];
     for (index, word) in tokens.iter().enumerate() {
-        if is_stopword(word) || vocabulary.knows_stem(&stems[index]) {
+        if stopword[index] || vocabulary.knows_stem(&stems[index]) {
             continue;
         }
         let found = vocabulary.corrections(word);
-        if let Some((_, best_stem)) = found.first() {
-            stems[index] = best_stem.clone();
+        match found.first() {
+            // "whta", "teh": a misspelt stopword is still a stopword.
+            Some((best_word, _)) if is_stopword(best_word) => stopword[index] = true,
+            Some((_, best_stem)) => {
+                stems[index] = best_stem.clone();
+                corrections[index] = found;
+            }
+            None => {}
         }
-        corrections[index] = found;
     }
+    // Each token's place among the content words, for telling which concepts were adjacent.
+    let mut content_position = Vec::with_capacity(tokens.len());
+    let mut next = 0;
+    for is_stop in &stopword {
+        content_position.push(next);
+        if !is_stop {
+            next += 1;
+        }
+    }
+    let span_of = |from: usize, to: usize| {
+        let start = content_position[from];
+        let end = (from..to)
+            .rev()
+            .find(|index| !stopword[*index])
+            .map_or(start, |index| content_position[index]);
+        (start, end)
+    };
 
     let mut concepts: Vec<Concept> = Vec::new();
     let mut seen: HashSet<Vec<String>> = HashSet::new();
@@ -550,50 +629,55 @@ pub fn parse_query(
             concepts.push(concept);
         }
     };
-    let group_concept =
-        |typed: String, group: &[Vec<String>], matched: &[String], weight: f32| Concept {
-            typed,
-            alternatives: std::iter::once(Alternative {
-                stems: matched.to_vec(),
-                weight,
-            })
-            .chain(
-                group
-                    .iter()
-                    .filter(|phrase| phrase.as_slice() != matched)
-                    .map(|phrase| Alternative {
-                        stems: phrase.clone(),
-                        // "back up" is "backup" with a space: the same word, not a synonym.
-                        weight: if phrase.concat() == matched.concat() {
-                            weight
-                        } else {
-                            weight * SYNONYM_WEIGHT
-                        },
-                    }),
-            )
-            .collect(),
-            unknown: false,
-        };
 
     let mut groups_seen: HashSet<usize> = HashSet::new();
     let mut position = 0;
     while position < tokens.len() {
         if let Some((group, length)) = synonyms.longest_match(&stems[position..]) {
-            // A lone stopword is not a phrase ("it" in "it" ≠ IT department).
-            let only_stopwords = tokens[position..position + length]
-                .iter()
-                .all(|w| is_stopword(w));
-            if !only_stopwords {
-                let typed = tokens[position..position + length].join(" ");
-                let matched = stems[position..position + length].to_vec();
+            // A lone stopword is not a phrase ("it" in "it" ≠ IT department); "let go" is.
+            if length > 1 || !stopword[position] {
+                let phrases = synonyms.group(group);
+                let mut matched: Vec<String> = (position..position + length)
+                    .filter(|index| !stopword[*index])
+                    .map(|index| stems[index].clone())
+                    .collect();
+                // "log in" is not "log": a phrase whose meaning was in its stopwords is
+                // recognised, but looked for only through the other phrases of its group.
+                if length > 1 && matched.len() < 2 {
+                    matched.clear();
+                }
                 let corrected = corrections[position..position + length]
                     .iter()
                     .any(|c| !c.is_empty());
                 let weight = if corrected { CORRECTION_WEIGHT } else { 1.0 };
                 // Two phrases of one group ("locked out, can't log in") are one concept.
                 if groups_seen.insert(group) {
+                    let alternatives = std::iter::once(Alternative {
+                        stems: matched.clone(),
+                        weight,
+                    })
+                    .chain(
+                        phrases
+                            .iter()
+                            .filter(|phrase| !phrase.collapses() && phrase.content != matched)
+                            .map(|phrase| Alternative {
+                                stems: phrase.content.clone(),
+                                // "back up" is "backup" with a space: the same word.
+                                weight: if phrase.content.concat() == matched.concat() {
+                                    weight
+                                } else {
+                                    weight * SYNONYM_WEIGHT
+                                },
+                            }),
+                    )
+                    .collect();
                     push(
-                        group_concept(typed, synonyms.group(group), &matched, weight),
+                        Concept {
+                            typed: tokens[position..position + length].join(" "),
+                            alternatives,
+                            unknown: false,
+                            span: span_of(position, position + length),
+                        },
                         &mut concepts,
                     );
                 }
@@ -601,39 +685,33 @@ pub fn parse_query(
                 continue;
             }
         }
-        let word = &tokens[position];
-        let word_stem = &stems[position];
-        let word_corrections = &corrections[position];
+        let index = position;
         position += 1;
-        if is_stopword(word) {
+        if stopword[index] {
             continue;
         }
-        if word_corrections.is_empty() {
-            push(
-                Concept {
-                    typed: word.clone(),
-                    alternatives: vec![Alternative {
-                        stems: vec![word_stem.clone()],
-                        weight: 1.0,
-                    }],
-                    unknown: !vocabulary.knows_stem(word_stem),
-                },
-                &mut concepts,
-            );
-            continue;
-        }
-        let alternatives = word_corrections
-            .iter()
-            .map(|(_, corrected_stem)| Alternative {
-                stems: vec![corrected_stem.clone()],
-                weight: CORRECTION_WEIGHT,
-            })
-            .collect();
+        let word = &tokens[index];
+        let word_corrections = &corrections[index];
+        let alternatives = if word_corrections.is_empty() {
+            vec![Alternative {
+                stems: vec![stems[index].clone()],
+                weight: 1.0,
+            }]
+        } else {
+            word_corrections
+                .iter()
+                .map(|(_, corrected_stem)| Alternative {
+                    stems: vec![corrected_stem.clone()],
+                    weight: CORRECTION_WEIGHT,
+                })
+                .collect()
+        };
         push(
             Concept {
                 typed: word.clone(),
                 alternatives,
-                unknown: false,
+                unknown: word_corrections.is_empty() && !vocabulary.knows_stem(&stems[index]),
+                span: span_of(index, index + 1),
             },
             &mut concepts,
         );

@@ -53,6 +53,10 @@ fn typos_jargon_and_control_ids_find_the_procedure() {
             "someone sent me a weird link",
             "phishing-and-suspicious-messages",
         ),
+        (
+            "someone gave me a weird link",
+            "phishing-and-suspicious-messages",
+        ),
         ("A.8.13", "backup-customer-data"),
         ("8.2", "privileged-access"),
     ] {
