@@ -88,7 +88,10 @@ fn serve_env(
         ("PROCBOT_SLACK__MODE", "http".to_string()),
         ("PROCBOT_SLACK__SIGNING_SECRET", SIGNING_SECRET.to_string()),
         ("PROCBOT_SLACK__API_BASE_URL", fake.api_url()),
-        ("PROCBOT_LOG__LEVEL", "warn".to_string()),
+        (
+            "PROCBOT_LOG__LEVEL",
+            "warn,procbot::startup=info".to_string(),
+        ),
     ];
     env.extend_from_slice(extra);
     env

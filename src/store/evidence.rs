@@ -93,6 +93,13 @@ pub struct PendingAck {
 }
 
 /// The version of a procedure people currently have to acknowledge, and how far they are.
+/// The version of a procedure its audience must acknowledge now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequiredVersion {
+    pub content_hash: String,
+    pub version: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AckProgress {
     pub content_hash: String,
@@ -354,14 +361,27 @@ impl Store {
 
     /// The version of `procedure_id` people must acknowledge now (the latest announcement
     /// that asked for it), unless the procedure was withdrawn since.
+    /// The version people must acknowledge now for one procedure (without counting who has:
+    /// that is `requirement_progress`), read on every acknowledgement.
     pub async fn current_requirement(
         &self,
         procedure_id: &str,
-    ) -> Result<Option<AckProgress>, StoreError> {
-        Ok(self
-            .requirement_progress(Some(procedure_id))
-            .await?
-            .remove(procedure_id))
+    ) -> Result<Option<RequiredVersion>, StoreError> {
+        let sql = format!(
+            "SELECT a.content_hash, a.to_version FROM announcements a \
+             WHERE a.procedure_id = $1 AND {LATEST_REQUIRED}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(procedure_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            Ok(RequiredVersion {
+                content_hash: row.try_get("content_hash")?,
+                version: optional_text(&row, "to_version")?,
+            })
+        })
+        .transpose()
     }
 
     /// For every live procedure (or one), the version people must acknowledge now and how
