@@ -12,6 +12,8 @@ mod db;
 mod discord;
 mod discord_fake;
 mod fake_slack;
+mod fuzz_checks;
+mod fuzz_regressions;
 mod git_fixture;
 mod helpers;
 mod import_comply;

@@ -131,6 +131,15 @@ fn escaped_chunks(text: &str, limit: usize) -> Vec<String> {
         .collect()
 }
 
+/// A button's label, or `…` for a blank one (a button needs a label).
+fn label_or_ellipsis(label: &str) -> &str {
+    if label.trim().is_empty() {
+        "…"
+    } else {
+        label
+    }
+}
+
 fn section(text: String) -> Value {
     json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
 }
@@ -148,6 +157,8 @@ fn link_target(url: &str) -> Option<String> {
 
 fn blocks_of(block: &Block) -> Vec<Value> {
     match block {
+        // Block Kit refuses an empty text object: a blank header or context line is left out.
+        Block::Header { text } if text.trim().is_empty() => Vec::new(),
         Block::Header { text } => vec![json!({
             "type": "header",
             "text": {"type": "plain_text", "text": plain(text, MAX_HEADER_TEXT), "emoji": true},
@@ -191,6 +202,7 @@ fn blocks_of(block: &Block) -> Vec<Value> {
                 .map(section)
                 .collect()
         }
+        Block::Context { text } if text.trim().is_empty() => Vec::new(),
         Block::Context { text } => vec![json!({
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": truncate(&escape_mrkdwn(text), MAX_CONTEXT_TEXT)}],
@@ -209,7 +221,7 @@ fn blocks_of(block: &Block) -> Vec<Value> {
                 .map(|button| {
                     let mut element = json!({
                         "type": "button",
-                        "text": {"type": "plain_text", "text": plain(&button.label, MAX_BUTTON_TEXT), "emoji": true},
+                        "text": {"type": "plain_text", "text": plain(label_or_ellipsis(&button.label), MAX_BUTTON_TEXT), "emoji": true},
                         "action_id": button.action_id,
                         "value": button.action_id,
                     });
