@@ -44,12 +44,18 @@ fn slack_mention(text: &str) -> Option<&'static str> {
         .find(|syntax| text.contains(syntax))
 }
 
-/// A broadcast word that would ping a whole channel, in any case.
+/// A broadcast word that would ping a whole channel, in any case (`@channels` is another
+/// word, `@channel!` is not).
 fn broadcast(text: &str) -> Option<&'static str> {
-    let lowered = text.to_lowercase();
-    ["@here", "@channel", "@everyone"]
-        .into_iter()
-        .find(|word| lowered.contains(word))
+    let lowered = text.to_ascii_lowercase();
+    ["@here", "@channel", "@everyone"].into_iter().find(|word| {
+        lowered.match_indices(word).any(|(at, _)| {
+            !lowered[at + word.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+        })
+    })
 }
 
 fn chars(text: &str) -> usize {

@@ -59,14 +59,19 @@ fn defuse_broadcasts(text: &str) -> String {
 pub fn escape_mrkdwn(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in defuse_broadcasts(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
+        push_escaped(&mut out, c);
     }
     out
+}
+
+/// One character of `mrkdwn` text, with Slack's control characters escaped.
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        c => out.push(c),
+    }
 }
 
 /// Text for a `plain_text` object: Slack shows it as written (no escaping), but broadcasts are
@@ -109,9 +114,11 @@ fn escaped_chunks(text: &str, limit: usize) -> Vec<String> {
             current_len = len;
             continue;
         }
-        // One line longer than a section: cut it between escaped characters.
-        for c in line.chars() {
-            let piece = escape_mrkdwn(&c.to_string());
+        // One line longer than a section: cut it between escaped characters, its broadcasts
+        // defused first (defusing one character at a time would see no word after an `@`).
+        for c in defuse_broadcasts(line).chars() {
+            let mut piece = String::new();
+            push_escaped(&mut piece, c);
             let piece_len = piece.chars().count();
             if current_len + piece_len > limit {
                 chunks.push(std::mem::take(&mut current));
