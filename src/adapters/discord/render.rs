@@ -595,6 +595,11 @@ pub fn render(message: &Message) -> Vec<DiscordMessage> {
         .into_iter()
         .enumerate()
         .map(|(index, mut embeds)| {
+            // An embed that held only a button row's place has nothing to show, and Discord
+            // refuses an empty embed. Dropping it after the layout keeps every part in place.
+            embeds.retain(|embed| {
+                embed.title.is_some() || embed.description.is_some() || !embed.fields.is_empty()
+            });
             let is_last = index == last;
             let note = (is_last && left_out > 0).then(|| {
                 format!(
