@@ -78,7 +78,22 @@ fn push_escaped(out: &mut String, c: char) {
 /// defused all the same and newlines, which headers and buttons cannot show, become spaces.
 fn plain(text: &str, limit: usize) -> String {
     let one_line = text.replace(['\n', '\r'], " ");
-    truncate(&defuse_broadcasts(&one_line), limit)
+    cut_rendered(&one_line, limit, defuse_broadcasts)
+}
+
+/// `text` as `render` makes it (escaped, broadcasts defused), in at most `limit` characters.
+/// The source is cut, never the rendered text: a cut cannot split an escape, nor end a longer
+/// word just after `@here` and so make a broadcast of it.
+fn cut_rendered(text: &str, limit: usize, render: impl Fn(&str) -> String) -> String {
+    let mut budget = limit;
+    loop {
+        let rendered = render(&truncate(text, budget));
+        let length = rendered.chars().count();
+        if length <= limit || budget == 0 {
+            return rendered;
+        }
+        budget = budget.saturating_sub((length - limit).max(1));
+    }
 }
 
 /// Cuts `text` to at most `limit` characters, ending with "…" when cut.
@@ -180,12 +195,10 @@ fn blocks_of(block: &Block) -> Vec<Value> {
                 let fields: Vec<Value> = chunk
                     .iter()
                     .map(|(label, value)| {
-                        let text = format!(
-                            "*{}*\n{}",
-                            escape_mrkdwn(&label.replace('*', "")),
-                            escape_mrkdwn(value)
-                        );
-                        json!({"type": "mrkdwn", "text": truncate(&text, MAX_FIELD_TEXT)})
+                        // `*` and the line break are not escaped: escaping the whole is
+                        // escaping each part.
+                        let text = format!("*{}*\n{value}", label.replace('*', ""));
+                        json!({"type": "mrkdwn", "text": cut_rendered(&text, MAX_FIELD_TEXT, escape_mrkdwn)})
                     })
                     .collect();
                 json!({"type": "section", "fields": fields})
@@ -212,7 +225,7 @@ fn blocks_of(block: &Block) -> Vec<Value> {
         Block::Context { text } if text.trim().is_empty() => Vec::new(),
         Block::Context { text } => vec![json!({
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": truncate(&escape_mrkdwn(text), MAX_CONTEXT_TEXT)}],
+            "elements": [{"type": "mrkdwn", "text": cut_rendered(text, MAX_CONTEXT_TEXT, escape_mrkdwn)}],
         })],
         Block::Link { label, url } => match link_target(url) {
             Some(target) => vec![section(format!(
@@ -313,7 +326,7 @@ fn fallback_text(message: &Message) -> String {
     } else {
         line
     };
-    truncate(&escape_mrkdwn(&line), MAX_FALLBACK_TEXT)
+    cut_rendered(&line, MAX_FALLBACK_TEXT, escape_mrkdwn)
 }
 
 /// A message as one Slack message: at most 50 blocks, each within its own limits.
