@@ -12,8 +12,11 @@ use procbot::core::message::Message;
 use crate::fuzz_checks;
 use crate::helpers::project_root;
 
+/// How a target replays one kept input.
+type Replay = fn(&[u8]);
+
 /// The targets, and how each replays one kept input.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Replay)] = &[
     ("procedure_file", fuzz_checks::procedure_file),
     ("directory", fuzz_checks::directory),
     ("chat_request", fuzz_checks::chat_request),
