@@ -113,3 +113,35 @@ fn ordinary_messages_pass_the_render_checks() {
         fuzz_checks::discord_render(&message);
     }
 }
+
+#[test]
+fn the_payload_seeds_are_payloads_procbot_reads() {
+    use procbot::adapters::slack::http::{
+        allowed_response_url, parse_command_form, parse_interaction_form, parse_push_event,
+    };
+    let seeds = project_root().join("fuzz/seeds");
+    for file in files_in(&seeds.join("slack_payloads")) {
+        let bytes = std::fs::read(&file).unwrap();
+        let (kind, body) = bytes.split_first().unwrap();
+        let read = match kind {
+            0 => parse_command_form(body).map(|_| ()),
+            1 => parse_interaction_form(body).map(|_| ()),
+            2 => serde_json::from_slice::<slack_morphism::prelude::SlackInteractionEvent>(body)
+                .map(|_| ())
+                .map_err(Into::into),
+            3 => parse_push_event(body).map(|_| ()),
+            _ => {
+                let base = url::Url::parse("https://slack.com/api/").unwrap();
+                let url = String::from_utf8_lossy(body);
+                assert!(allowed_response_url(&url, &base).is_some(), "{url}");
+                Ok(())
+            }
+        };
+        assert!(read.is_ok(), "{}: {read:?}", file.display());
+    }
+    for file in files_in(&seeds.join("discord_payloads")) {
+        let bytes = std::fs::read(&file).unwrap();
+        let interaction = procbot::adapters::discord::interaction::parse(&bytes);
+        assert!(interaction.is_ok(), "{}: {interaction:?}", file.display());
+    }
+}
