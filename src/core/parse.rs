@@ -858,7 +858,12 @@ fn read_body(body: &str, first_line: u32) -> BodyView {
                 };
                 let text = finish_text(&text);
                 let kind = SectionKind::from_heading(&text);
-                if level == HeadingLevel::H1 && view.title.is_none() && kind == SectionKind::Other {
+                // An empty `#` line is no title: the title falls back to the file name.
+                if level == HeadingLevel::H1
+                    && view.title.is_none()
+                    && kind == SectionKind::Other
+                    && !text.is_empty()
+                {
                     view.title = Some(text);
                     close_section(open_section.take(), start, &mut view.sections);
                     continue;

@@ -188,6 +188,12 @@ fn step_number(text: &str) -> Option<usize> {
     text.parse::<usize>().ok().filter(|n| (1..1000).contains(n))
 }
 
+/// A number as procbot writes it in a button: decimal digits, no sign, no leading zero. A
+/// button id is read only in the form it is written, so `run/012/fin` is nobody's button.
+fn written_number(text: &str) -> bool {
+    !text.is_empty() && !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A content hash as buttons carry it: at least `HASH_PREFIX_LEN` hex digits, at most 64.
 fn is_hash_prefix(text: &str) -> bool {
     (HASH_PREFIX_LEN..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
@@ -199,6 +205,13 @@ impl Request {
     pub fn from_action(action_id: &str) -> Request {
         let parts: Vec<&str> = action_id.split('/').collect();
         let valid_id = |id: &str| ProcedureId::parse(id).is_ok();
+        if let ["run", run, rest @ ..] = parts.as_slice()
+            && (!written_number(run) || (rest.len() == 2 && !written_number(rest[0])))
+        {
+            return Request::Unknown {
+                text: action_id.chars().take(100).collect(),
+            };
+        }
         match parts.as_slice() {
             ["ack", id, hash] if valid_id(id) && is_hash_prefix(hash) => Request::Acknowledge {
                 id: (*id).to_string(),

@@ -408,10 +408,24 @@ async fn signatures_and_bad_input_are_refused_and_change_nothing(db: &TestDb) {
         ("x-signature-ed25519".to_string(), "zz".repeat(64)),
         ("x-signature-timestamp".to_string(), ts.clone()),
     ];
-    assert_eq!(bot.post(garbage_signature, ping.into()).await.0, 401);
+    assert_eq!(
+        bot.post(garbage_signature.clone(), ping.into()).await.0,
+        401
+    );
 
     let huge = format!("{{\"type\":1,\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
-    assert_eq!(bot.post(signed_headers(&ts, &huge), huge).await.0, 413);
+    assert_eq!(
+        bot.post(signed_headers(&ts, &huge), huge.clone()).await.0,
+        413
+    );
+    assert_eq!(bot.post(Vec::new(), huge).await.0, 413, "unsigned and huge");
+    // A body that would not parse is refused for its signature first: 401, not 400.
+    assert_eq!(
+        bot.post(garbage_signature.clone(), "{\"type\": 2, \"data\": ".into())
+            .await
+            .0,
+        401
+    );
 
     let (status, malformed) = bot.interact("{\"type\": 2, \"data\": ").await;
     assert_eq!(status, 400);

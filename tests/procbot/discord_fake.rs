@@ -157,9 +157,9 @@ impl FakeDiscord {
             .collect()
     }
 
-    /// Waits (polling, at most 10 s) until `condition` holds for what was recorded.
+    /// Waits (polling, at most 30 s: the suite shares 2 cores) until `condition` holds.
     pub(crate) async fn wait_for(&self, what: &str, condition: impl Fn(&[Recorded]) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if condition(&self.recorded()) {
                 return;

@@ -252,9 +252,9 @@ impl FakeSlack {
         }
     }
 
-    /// Waits until `done` holds of the recorded requests, or fails the test after 15 s.
+    /// Waits until `done` holds of the recorded requests, or fails the test after 30 s.
     pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&[Recorded]) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if done(&self.requests()) {
                 return;
@@ -273,7 +273,7 @@ impl FakeSlack {
 
     /// Waits until a client is connected over Socket Mode.
     pub(crate) async fn wait_for_socket(&self, connections: usize) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while self.connections_opened() < connections
             || self.shared.envelopes.lock().await.is_none()
         {

@@ -14,6 +14,8 @@ mod discord;
 mod discord_fake;
 mod fake_slack;
 mod faults;
+mod fuzz_checks;
+mod fuzz_regressions;
 mod git_fixture;
 mod helpers;
 mod import_comply;

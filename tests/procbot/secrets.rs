@@ -1,7 +1,9 @@
 //! Secrets never reach the logs: a full `procbot serve` run at debug level, with every secret
 //! configured and used (dashboard sign-in right and wrong, a signed webhook, a signed Slack
-//! command answered through the fake Slack's Web API with the bot token, readiness, metrics,
-//! the evidence export), then its whole log searched for each secret.
+//! command answered through the fake Slack's Web API with the bot token, signed Discord
+//! interactions with the bot token used against the fake Discord, readiness, metrics, the
+//! evidence export), then its whole log searched for each secret and for the credentials that
+//! arrive in payloads (a Slack `response_url`, a Discord interaction token).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -36,6 +38,11 @@ fn secrets() -> Vec<(&'static str, String)> {
         ("PROCBOT_DASHBOARD__TOKEN", "dashboard-token-6666".into()),
     ]
 }
+
+/// Credentials that arrive in payloads: a Slack `response_url` (anyone holding it may answer
+/// the command) and a Discord interaction token (it edits the interaction's messages).
+const RESPONSE_URL: &str = "https://hooks.slack.com/commands/T0ACME/1/response-url-secret-7777";
+const INTERACTION_TOKEN: &str = "discord-interaction-token-8888";
 
 fn secret(name: &str) -> String {
     secrets().into_iter().find(|(n, _)| *n == name).unwrap().1
@@ -141,10 +148,7 @@ fn a_full_run_at_debug_level_logs_no_secret() {
         ("user_id", "U0ZOE"),
         ("command", "/procedure"),
         ("text", "how do I back up the database?"),
-        (
-            "response_url",
-            "https://hooks.slack.com/commands/T0ACME/1/x",
-        ),
+        ("response_url", RESPONSE_URL),
         ("trigger_id", "1.2.3"),
     ]);
     let now = std::time::SystemTime::now()
@@ -181,6 +185,19 @@ fn a_full_run_at_debug_level_logs_no_secret() {
             "POST /discord/interactions HTTP/1.1\r\nx-signature-ed25519: {signature}\r\nx-signature-timestamp: {now}\r\ncontent-type: application/json"
         ),
         ping,
+    );
+    assert_eq!(status, 200, "{answer}");
+    // A `/procedure help` command, with an interaction token of its own.
+    let command = format!(
+        r#"{{"id":"3","application_id":"2","type":2,"token":"{INTERACTION_TOKEN}","channel_id":"40","user":{{"id":"80351110224678912"}},"data":{{"name":"procedure","options":[{{"name":"help","type":1}}]}}}}"#
+    );
+    let signature = crate::discord_fake::sign(&crate::discord_fake::signing_key(), &now, &command);
+    let (status, answer) = http_request(
+        address,
+        &format!(
+            "POST /discord/interactions HTTP/1.1\r\nx-signature-ed25519: {signature}\r\nx-signature-timestamp: {now}\r\ncontent-type: application/json"
+        ),
+        &command,
     );
     assert_eq!(status, 200, "{answer}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -220,7 +237,11 @@ fn a_full_run_at_debug_level_logs_no_secret() {
         log.contains("\"level\":\"DEBUG\""),
         "debug logging was on:\n{log}"
     );
-    for (name, value) in secrets() {
+    let payload_credentials = [
+        ("the response_url", RESPONSE_URL.to_string()),
+        ("the interaction token", INTERACTION_TOKEN.to_string()),
+    ];
+    for (name, value) in secrets().into_iter().chain(payload_credentials) {
         assert!(!log.contains(&value), "{name} appears in the log:\n{log}");
         assert!(!stdout.contains(&value), "{name} appears on stdout");
     }

@@ -271,12 +271,29 @@ async fn slash_commands_over_http_need_a_valid_fresh_signature() {
         .await;
     assert_eq!(status, 400);
     assert!(body.contains("slash command"), "{body}");
-    // An oversized body is refused before it is read.
+    // An oversized body is refused before it is read, signed or not, on every endpoint.
     let huge = "x".repeat(2 * 1024 * 1024);
-    let (status, _) = app
-        .post_signed("/slack/events", "application/json", huge)
-        .await;
-    assert_eq!(status, 413);
+    for path in ["/slack/events", "/slack/commands", "/slack/interactions"] {
+        let (status, _) = app
+            .post_signed(path, "application/json", huge.clone())
+            .await;
+        assert_eq!(status, 413, "{path}");
+        let (status, _) = app.post(path, "application/json", &[], huge.clone()).await;
+        assert_eq!(status, 413, "{path}, unsigned");
+        // A body that would not parse is refused for its signature first: 401, not 400.
+        let (status, body) = app
+            .post(
+                path,
+                "application/x-www-form-urlencoded",
+                &[
+                    ("x-slack-request-timestamp", now.to_string()),
+                    ("x-slack-signature", format!("v0={}", "0".repeat(64))),
+                ],
+                "payload={not json".to_string(),
+            )
+            .await;
+        assert_eq!(status, 401, "{path}: {body}");
+    }
     app.stop().await;
 }
 

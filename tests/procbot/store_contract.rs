@@ -214,8 +214,16 @@ async fn acknowledgements_are_idempotent_and_tied_to_versions(db: &TestDb) {
         }
     );
     assert!(pending_ids(&store, "ana@example.com").await.is_empty());
-    let progress = store.current_requirement("backup").await.unwrap().unwrap();
+    let progress = store
+        .requirement_progress(Some("backup"))
+        .await
+        .unwrap()
+        .remove("backup")
+        .unwrap();
     assert_eq!((progress.required, progress.acknowledged), (2, 1));
+    let current = store.current_requirement("backup").await.unwrap().unwrap();
+    assert_eq!(current.content_hash, progress.content_hash);
+    assert_eq!(current.version, progress.version);
 
     // Version 1.1.0 is material: everyone must acknowledge again.
     store

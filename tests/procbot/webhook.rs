@@ -254,3 +254,48 @@ async fn post_raw(address: std::net::SocketAddr, signature: &str) -> u16 {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn an_oversized_push_is_refused_with_413_before_its_signature_or_json_is_read() {
+    // One byte over the 25 MiB forges may send: signed or not, never read.
+    let huge = format!("{{\"ref\":\"{}\"}}", "x".repeat(25 * 1024 * 1024));
+    let signed = [(
+        "x-hub-signature-256",
+        format!("sha256={}", sign(SECRET, &huge)),
+    )];
+    for headers in [&signed[..], &[]] {
+        let (router, trigger) = app(Some(SECRET));
+        let (status, _) = post(router, headers, &huge).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(!was_triggered(&trigger).await);
+    }
+    // Without a Content-Length (a chunked body), the limit holds while the body streams in.
+    let chunks =
+        (0..26).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; 1 << 20])));
+    let (router, trigger) = app(Some(SECRET));
+    let response = router
+        .oneshot(
+            Request::post("/webhooks/git")
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", "sha256=00")
+                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!was_triggered(&trigger).await);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_refused_by_its_signature_first() {
+    let (router, trigger) = app(Some(SECRET));
+    let (status, body) = post(
+        router,
+        &[("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))],
+        "{not json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(!was_triggered(&trigger).await);
+}

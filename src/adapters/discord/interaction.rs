@@ -166,6 +166,32 @@ impl Interaction {
         Some(MessageRef(format!("{channel}/{}", message.id)))
     }
 
+    /// What a click or a `/procedure` command asks, and the message it was clicked on;
+    /// `None` for a command other than `/procedure`.
+    pub fn request(&self) -> Option<(Request, Origin)> {
+        if self.kind == MESSAGE_COMPONENT {
+            let custom_id = self
+                .data
+                .as_ref()
+                .and_then(|d| d.custom_id.as_deref())
+                .unwrap_or_default();
+            return Some((
+                Request::from_action(custom_id),
+                Origin {
+                    message_ref: self.clicked(),
+                },
+            ));
+        }
+        let text = self.command_text()?;
+        let request = match text.strip_prefix('?') {
+            Some(unknown) => Request::Unknown {
+                text: format!("/{COMMAND} {unknown}"),
+            },
+            None => Request::from_text(&text),
+        };
+        Some((request, Origin::default()))
+    }
+
     /// The `/procedure` subcommand and its options, as the text a person would type.
     fn command_text(&self) -> Option<String> {
         let data = self.data.as_ref()?;
@@ -211,7 +237,7 @@ impl Interaction {
     }
 
     /// The option being typed, for autocomplete: subcommand, option name, text so far.
-    fn focused(&self) -> Option<(&str, &str, String)> {
+    pub fn focused(&self) -> Option<(&str, &str, String)> {
         let data = self.data.as_ref()?;
         if data.name.as_deref() != Some(COMMAND) {
             return None;
@@ -481,41 +507,21 @@ impl Interactions {
             };
         };
         let component = interaction.kind == MESSAGE_COMPONENT;
-        let (request, origin) = if component {
-            let custom_id = interaction
-                .data
-                .as_ref()
-                .and_then(|d| d.custom_id.as_deref())
-                .unwrap_or_default();
-            (
-                Request::from_action(custom_id),
-                Origin {
-                    message_ref: interaction.clicked(),
-                },
-            )
-        } else {
-            match interaction.command_text() {
-                Some(text) if text.starts_with('?') => (
-                    Request::Unknown {
-                        text: format!("/{COMMAND} {}", &text[1..]),
-                    },
-                    Origin::default(),
-                ),
-                Some(text) => (Request::from_text(&text), Origin::default()),
-                None => {
-                    let name = interaction
-                        .data
-                        .as_ref()
-                        .and_then(|d| d.name.clone())
-                        .unwrap_or_default();
-                    return FirstResponse {
-                        body: notice(&format!(
-                            "procbot answers `/{COMMAND}` only, not `/{}`.",
-                            cut(&name, 32)
-                        )),
-                        after: None,
-                    };
-                }
+        let (request, origin) = match interaction.request() {
+            Some(asked) => asked,
+            None => {
+                let name = interaction
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.name.clone())
+                    .unwrap_or_default();
+                return FirstResponse {
+                    body: notice(&format!(
+                        "procbot answers `/{COMMAND}` only, not `/{}`.",
+                        cut(&name, 32)
+                    )),
+                    after: None,
+                };
             }
         };
         let engine = self.engine.clone();

@@ -197,6 +197,16 @@ pub fn inert(text: &str) -> String {
     out
 }
 
+/// Text for a field's name or value, which Discord refuses empty: a blank one becomes a
+/// zero-width space.
+fn or_blank(text: &str) -> &str {
+    if text.trim().is_empty() {
+        "\u{200B}"
+    } else {
+        text
+    }
+}
+
 /// A one-line, inert title.
 fn inert_line(text: &str) -> String {
     inert(&text.replace(['\n', '\r'], " "))
@@ -326,7 +336,9 @@ fn sections_of(message: &Message) -> (Vec<Section>, Vec<Group>) {
                 if !current.is_empty() {
                     sections.push(std::mem::take(&mut current));
                 }
-                current.title = Some(cut(&inert_line(text), TITLE_LIMIT));
+                // Discord refuses an empty title: a blank header only starts a new embed.
+                current.title =
+                    (!text.trim().is_empty()).then(|| cut(&inert_line(text), TITLE_LIMIT));
                 subject = Some(text.clone());
             }
             Block::Divider => {
@@ -374,9 +386,9 @@ fn sections_of(message: &Message) -> (Vec<Section>, Vec<Group>) {
             }
             Block::Fields { fields } => {
                 for (name, value) in fields {
-                    let value = cut(&inert(value), FIELD_VALUE_LIMIT);
+                    let value = cut(&inert(or_blank(value)), FIELD_VALUE_LIMIT);
                     current.fields.push(EmbedField {
-                        name: cut(&inert_line(name), FIELD_NAME_LIMIT),
+                        name: cut(&inert_line(or_blank(name)), FIELD_NAME_LIMIT),
                         inline: count(&value) <= INLINE_FIELD,
                         value,
                     });
@@ -405,14 +417,21 @@ fn sections_of(message: &Message) -> (Vec<Section>, Vec<Group>) {
     let repeated = labels.windows(2).any(|pair| pair[0] == pair[1]);
     for (buttons, subject) in &raw_groups {
         groups.push(Group {
+            // A button without an id could never be answered (and Discord refuses it).
             buttons: buttons
                 .iter()
+                .filter(|button| !button.action_id.is_empty())
                 .map(|button| {
                     let label = match subject {
                         Some(subject) if repeated => {
                             format!("{} · {}", button.label, subject.replace(['\n', '\r'], " "))
                         }
                         _ => button.label.clone(),
+                    };
+                    let label = if label.trim().is_empty() {
+                        "…".to_string()
+                    } else {
+                        label
                     };
                     DiscordButton {
                         kind: 2,
@@ -576,6 +595,11 @@ pub fn render(message: &Message) -> Vec<DiscordMessage> {
         .into_iter()
         .enumerate()
         .map(|(index, mut embeds)| {
+            // An embed that held only a button row's place has nothing to show, and Discord
+            // refuses an empty embed. Dropping it after the layout keeps every part in place.
+            embeds.retain(|embed| {
+                embed.title.is_some() || embed.description.is_some() || !embed.fields.is_empty()
+            });
             let is_last = index == last;
             let note = (is_last && left_out > 0).then(|| {
                 format!(

@@ -129,12 +129,48 @@ fn form_fields(body: &[u8]) -> serde_json::Map<String, serde_json::Value> {
         .collect()
 }
 
-/// Whether a `response_url` from a payload may be posted to: Slack's own hosts over https,
-/// or the host of the configured API (a proxy, or a test's fake).
+/// Why a signed Slack body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the form has no `payload` field")]
+    NoPayload,
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// A slash command's form body (`POST /slack/commands`), read after its signature is checked.
+pub fn parse_command_form(body: &[u8]) -> Result<SlackCommandEvent, PayloadError> {
+    Ok(serde_json::from_value(serde_json::Value::Object(
+        form_fields(body),
+    ))?)
+}
+
+/// An interaction's form body (`POST /slack/interactions`): its `payload=` field as JSON.
+pub fn parse_interaction_form(body: &[u8]) -> Result<SlackInteractionEvent, PayloadError> {
+    let fields = form_fields(body);
+    let Some(serde_json::Value::String(payload)) = fields.get("payload") else {
+        return Err(PayloadError::NoPayload);
+    };
+    Ok(serde_json::from_str(payload)?)
+}
+
+/// An Events API body (`POST /slack/events`).
+pub fn parse_push_event(body: &[u8]) -> Result<SlackPushEvent, PayloadError> {
+    Ok(serde_json::from_slice(body)?)
+}
+
+/// Whether a `response_url` from a payload may be posted to: Slack's own hosts over https on
+/// the default port, or the host of the configured API (a proxy, or a test's fake); never a
+/// URL carrying credentials, which no real `response_url` does.
 pub fn allowed_response_url(text: &str, api_base: &url::Url) -> Option<url::Url> {
     let url = url::Url::parse(text).ok()?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
     let host = url.host_str()?;
-    let slack = url.scheme() == "https" && (host == "slack.com" || host.ends_with(".slack.com"));
+    let slack = url.scheme() == "https"
+        && url.port().is_none()
+        && (host == "slack.com" || host.ends_with(".slack.com"));
     let configured = url.scheme() == api_base.scheme()
         && url.host_str() == api_base.host_str()
         && url.port_or_known_default() == api_base.port_or_known_default();
@@ -149,8 +185,7 @@ async fn commands(
     if let Err(refused) = verified(&endpoint, &headers, &body) {
         return *refused;
     }
-    let fields = form_fields(&body);
-    let event: SlackCommandEvent = match serde_json::from_value(serde_json::Value::Object(fields)) {
+    let event = match parse_command_form(&body) {
         Ok(event) => event,
         Err(error) => return bad_request("slash command", error),
     };
@@ -201,11 +236,7 @@ async fn interactions(
     if let Err(refused) = verified(&endpoint, &headers, &body) {
         return *refused;
     }
-    let fields = form_fields(&body);
-    let Some(serde_json::Value::String(payload)) = fields.get("payload") else {
-        return bad_request("interaction", "the form has no `payload` field");
-    };
-    let event: SlackInteractionEvent = match serde_json::from_str(payload) {
+    let event = match parse_interaction_form(&body) {
         Ok(event) => event,
         Err(error) => return bad_request("interaction", error),
     };
@@ -230,7 +261,7 @@ async fn events(
     if let Err(refused) = verified(&endpoint, &headers, &body) {
         return *refused;
     }
-    let event: SlackPushEvent = match serde_json::from_slice(&body) {
+    let event = match parse_push_event(&body) {
         Ok(event) => event,
         Err(error) => return bad_request("event", error),
     };
@@ -348,6 +379,10 @@ mod tests {
         assert!(allowed_response_url("https://hooks.slack.com.evil.example/x", &slack).is_none());
         assert!(allowed_response_url("https://evil.example/hooks.slack.com", &slack).is_none());
         assert!(allowed_response_url("http://169.254.169.254/latest", &slack).is_none());
+        // Found by the slack_payloads fuzz target: credentials ride along to the host.
+        assert!(allowed_response_url("https://u:p@hooks.slack.com/commands/1", &slack).is_none());
+        assert!(allowed_response_url("https://%40@hooks.slack.com/commands/1", &slack).is_none());
+        assert!(allowed_response_url("https://hooks.slack.com:8443/commands/1", &slack).is_none());
         let fake = url::Url::parse("http://127.0.0.1:4040/api").unwrap();
         assert!(allowed_response_url("http://127.0.0.1:4040/respond/1", &fake).is_some());
         assert!(allowed_response_url("http://127.0.0.1:4041/respond/1", &fake).is_none());

@@ -49,7 +49,7 @@ fn combined(messages: Vec<Message>) -> Option<Message> {
 }
 
 /// A mention's text without the leading `<@BOT>` it starts with.
-fn without_mentions(text: &str) -> String {
+pub fn without_mentions(text: &str) -> String {
     let mut rest = text.trim();
     while let Some(after) = rest.strip_prefix("<@") {
         match after.find('>') {

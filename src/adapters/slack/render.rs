@@ -59,21 +59,41 @@ fn defuse_broadcasts(text: &str) -> String {
 pub fn escape_mrkdwn(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in defuse_broadcasts(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
+        push_escaped(&mut out, c);
     }
     out
+}
+
+/// One character of `mrkdwn` text, with Slack's control characters escaped.
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        c => out.push(c),
+    }
 }
 
 /// Text for a `plain_text` object: Slack shows it as written (no escaping), but broadcasts are
 /// defused all the same and newlines, which headers and buttons cannot show, become spaces.
 fn plain(text: &str, limit: usize) -> String {
     let one_line = text.replace(['\n', '\r'], " ");
-    truncate(&defuse_broadcasts(&one_line), limit)
+    cut_rendered(&one_line, limit, defuse_broadcasts)
+}
+
+/// `text` as `render` makes it (escaped, broadcasts defused), in at most `limit` characters.
+/// The source is cut, never the rendered text: a cut cannot split an escape, nor end a longer
+/// word just after `@here` and so make a broadcast of it.
+fn cut_rendered(text: &str, limit: usize, render: impl Fn(&str) -> String) -> String {
+    let mut budget = limit;
+    loop {
+        let rendered = render(&truncate(text, budget));
+        let length = rendered.chars().count();
+        if length <= limit || budget == 0 {
+            return rendered;
+        }
+        budget = budget.saturating_sub((length - limit).max(1));
+    }
 }
 
 /// Cuts `text` to at most `limit` characters, ending with "…" when cut.
@@ -109,9 +129,11 @@ fn escaped_chunks(text: &str, limit: usize) -> Vec<String> {
             current_len = len;
             continue;
         }
-        // One line longer than a section: cut it between escaped characters.
-        for c in line.chars() {
-            let piece = escape_mrkdwn(&c.to_string());
+        // One line longer than a section: cut it between escaped characters, its broadcasts
+        // defused first (defusing one character at a time would see no word after an `@`).
+        for c in defuse_broadcasts(line).chars() {
+            let mut piece = String::new();
+            push_escaped(&mut piece, c);
             let piece_len = piece.chars().count();
             if current_len + piece_len > limit {
                 chunks.push(std::mem::take(&mut current));
@@ -131,6 +153,15 @@ fn escaped_chunks(text: &str, limit: usize) -> Vec<String> {
         .collect()
 }
 
+/// A button's label, or `…` for a blank one (a button needs a label).
+fn label_or_ellipsis(label: &str) -> &str {
+    if label.trim().is_empty() {
+        "…"
+    } else {
+        label
+    }
+}
+
 fn section(text: String) -> Value {
     json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
 }
@@ -148,6 +179,8 @@ fn link_target(url: &str) -> Option<String> {
 
 fn blocks_of(block: &Block) -> Vec<Value> {
     match block {
+        // Block Kit refuses an empty text object: a blank header or context line is left out.
+        Block::Header { text } if text.trim().is_empty() => Vec::new(),
         Block::Header { text } => vec![json!({
             "type": "header",
             "text": {"type": "plain_text", "text": plain(text, MAX_HEADER_TEXT), "emoji": true},
@@ -162,12 +195,10 @@ fn blocks_of(block: &Block) -> Vec<Value> {
                 let fields: Vec<Value> = chunk
                     .iter()
                     .map(|(label, value)| {
-                        let text = format!(
-                            "*{}*\n{}",
-                            escape_mrkdwn(&label.replace('*', "")),
-                            escape_mrkdwn(value)
-                        );
-                        json!({"type": "mrkdwn", "text": truncate(&text, MAX_FIELD_TEXT)})
+                        // `*` and the line break are not escaped: escaping the whole is
+                        // escaping each part.
+                        let text = format!("*{}*\n{value}", label.replace('*', ""));
+                        json!({"type": "mrkdwn", "text": cut_rendered(&text, MAX_FIELD_TEXT, escape_mrkdwn)})
                     })
                     .collect();
                 json!({"type": "section", "fields": fields})
@@ -191,9 +222,10 @@ fn blocks_of(block: &Block) -> Vec<Value> {
                 .map(section)
                 .collect()
         }
+        Block::Context { text } if text.trim().is_empty() => Vec::new(),
         Block::Context { text } => vec![json!({
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": truncate(&escape_mrkdwn(text), MAX_CONTEXT_TEXT)}],
+            "elements": [{"type": "mrkdwn", "text": cut_rendered(text, MAX_CONTEXT_TEXT, escape_mrkdwn)}],
         })],
         Block::Link { label, url } => match link_target(url) {
             Some(target) => vec![section(format!(
@@ -209,7 +241,7 @@ fn blocks_of(block: &Block) -> Vec<Value> {
                 .map(|button| {
                     let mut element = json!({
                         "type": "button",
-                        "text": {"type": "plain_text", "text": plain(&button.label, MAX_BUTTON_TEXT), "emoji": true},
+                        "text": {"type": "plain_text", "text": plain(label_or_ellipsis(&button.label), MAX_BUTTON_TEXT), "emoji": true},
                         "action_id": button.action_id,
                         "value": button.action_id,
                     });
@@ -294,7 +326,7 @@ fn fallback_text(message: &Message) -> String {
     } else {
         line
     };
-    truncate(&escape_mrkdwn(&line), MAX_FALLBACK_TEXT)
+    cut_rendered(&line, MAX_FALLBACK_TEXT, escape_mrkdwn)
 }
 
 /// A message as one Slack message: at most 50 blocks, each within its own limits.
