@@ -191,39 +191,63 @@ impl AnnouncedState {
     }
 }
 
-/// The stored form of `snapshot`, as JSON.
+/// The stored form of `snapshot`, as JSON, written from borrowed text (no copy of every file
+/// on the way).
 fn encode(snapshot: &Snapshot, directory_path: &str) -> String {
-    let stored = StoredSnapshot {
+    #[derive(Serialize)]
+    struct File<'a> {
+        path: &'a str,
+        text: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Commit<'a> {
+        id: &'a str,
+        time: DateTime<Utc>,
+        author_name: &'a str,
+        author_email: &'a str,
+        committer_name: &'a str,
+        committer_email: &'a str,
+        message: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Stored<'a> {
+        format: u32,
+        pending_acknowledgement: Vec<&'a str>,
+        commit: Option<Commit<'a>>,
+        directory: Option<File<'a>>,
+        files: Vec<File<'a>>,
+    }
+    let stored = Stored {
         format: FORMAT_VERSION,
         pending_acknowledgement: snapshot
             .pending_acknowledgement
             .iter()
-            .map(ToString::to_string)
+            .map(|id| id.as_str())
             .collect(),
-        commit: snapshot.commit.as_ref().map(|commit| StoredCommit {
-            id: commit.id.clone(),
+        commit: snapshot.commit.as_ref().map(|commit| Commit {
+            id: &commit.id,
             time: commit.time,
-            author_name: commit.author_name.clone(),
-            author_email: commit.author_email.clone(),
-            committer_name: commit.committer_name.clone(),
-            committer_email: commit.committer_email.clone(),
-            message: commit.message.clone(),
+            author_name: &commit.author_name,
+            author_email: &commit.author_email,
+            committer_name: &commit.committer_name,
+            committer_email: &commit.committer_email,
+            message: &commit.message,
         }),
-        directory: snapshot.directory_source.as_ref().map(|text| StoredFile {
-            path: directory_path.to_string(),
-            text: text.clone(),
+        directory: snapshot.directory_source.as_ref().map(|text| File {
+            path: directory_path,
+            text,
         }),
         files: snapshot
             .procedures
             .values()
-            .map(|entry| StoredFile {
-                path: entry.procedure.path.clone(),
-                text: entry.source.clone(),
+            .map(|entry| File {
+                path: &entry.procedure.path,
+                text: &entry.source,
             })
             .collect(),
     };
     // Plain data of strings and numbers: serialising it cannot fail.
-    serde_json::to_string_pretty(&stored).unwrap_or_default()
+    serde_json::to_string(&stored).unwrap_or_default()
 }
 
 fn write_file(path: &Path, json: &[u8]) -> Result<(), StateError> {

@@ -103,7 +103,8 @@ pub struct Syncer {
     clock: Arc<dyn Clock>,
     time_zone: chrono_tz::Tz,
     poll_every: Duration,
-    announced: Option<Snapshot>,
+    /// Shared with what is served when they are the same (no second copy of every file).
+    announced: Option<Arc<Snapshot>>,
     served: watch::Sender<Option<Arc<Snapshot>>>,
     outage: Option<Outage>,
     git: Option<GitProcedures>,
@@ -261,7 +262,8 @@ impl Syncer {
                     commit = snapshot.commit.as_ref().map(|c| c.short_id().to_string()),
                     "restored the last announced snapshot"
                 );
-                self.served.send_replace(Some(Arc::new(snapshot.clone())));
+                let snapshot = Arc::new(snapshot);
+                self.served.send_replace(Some(snapshot.clone()));
                 self.announced = Some(snapshot);
             }
             Ok(None) => {}
@@ -350,7 +352,7 @@ impl Syncer {
                 .load(self.today(), &self.directory_path())
                 .await?;
             if let Some(shared) = shared {
-                self.announced = Some(shared);
+                self.announced = Some(Arc::new(shared));
             }
         }
         let today = self.today();
@@ -409,8 +411,9 @@ impl Syncer {
                 let overrides = match self.announced.as_ref().and_then(|a| a.commit.as_ref()) {
                     Some(announced_commit) => {
                         let announced = self.announced.clone().unwrap_or_default();
+                        let announced = announced.as_ref();
                         match procedures
-                            .overrides(Some(&announced_commit.id), &head, &announced, &snapshot)
+                            .overrides(Some(&announced_commit.id), &head, announced, &snapshot)
                             .await
                         {
                             Ok(overrides) => overrides,
@@ -467,7 +470,7 @@ impl Syncer {
             Self::run_announcer(self.announcer.as_ref(), None, &snapshot, &[]).await?;
             self.announcer_caught_up = true;
             self.state.save(&snapshot, &self.directory_path()).await?;
-            self.announced = Some((*snapshot).clone());
+            self.announced = Some(snapshot.clone());
             tracing::info!(
                 procedures = snapshot.procedures.len(),
                 "first sync: this version is the baseline; nothing is announced"
@@ -489,7 +492,7 @@ impl Syncer {
                     .await?;
                 self.announcer_caught_up = true;
                 self.state.save(&snapshot, &self.directory_path()).await?;
-                self.announced = Some((*snapshot).clone());
+                self.announced = Some(snapshot.clone());
             } else if !self.announcer_caught_up {
                 Self::run_announcer(self.announcer.as_ref(), Some(announced), &snapshot, &[])
                     .await?;
@@ -515,7 +518,7 @@ impl Syncer {
         .await?;
         self.announcer_caught_up = true;
         self.state.save(&snapshot, &self.directory_path()).await?;
-        self.announced = Some((*snapshot).clone());
+        self.announced = Some(snapshot.clone());
         Ok(SyncOutcome::Changed(changes))
     }
 

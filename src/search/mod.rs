@@ -315,6 +315,8 @@ impl SearchIndex {
             });
         }
         writer.commit()?;
+        // The writer holds its next segment's buffers until it is dropped.
+        drop(writer);
         let searcher = index.reader()?.searcher();
         let ordinals = searcher
             .segment_readers()
