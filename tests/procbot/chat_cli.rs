@@ -287,10 +287,12 @@ fn an_unreachable_or_unsupported_database_is_a_clear_error() {
 fn reminders_at_a_moment_is_a_dry_run_in_the_documented_shape() {
     let workspace = Workspace::new();
     workspace.chat("sam@example.com", "pending\n");
-    let later = (chrono::Utc::now() + chrono::Duration::days(21))
+    let later = (chrono::Utc::now() + chrono::Duration::days(35))
         .format("%Y-%m-%d")
         .to_string();
-    // A weekday at 10:00 three weeks on: every pending acknowledgement is overdue by then.
+    // A weekday at 10:00 five weeks on: every pending acknowledgement is past its escalation
+    // (15 working days) by then. Three weeks was exactly 15 working days, one short when the
+    // test ran late in the UTC evening and Ida's Berlin date had already turned.
     let moment = (0..7)
         .map(|n| {
             chrono::NaiveDate::parse_from_str(&later, "%Y-%m-%d").unwrap()
