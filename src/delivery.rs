@@ -61,10 +61,30 @@ impl Pace {
     }
 }
 
-struct Lane {
-    port: Arc<dyn ChatPort>,
+/// When each send to one platform may go: one interval after the previous send was
+/// scheduled, never sooner.
+#[derive(Clone, Copy, Debug)]
+struct Pacer {
     interval: Duration,
     next_send: Instant,
+}
+
+impl Pacer {
+    /// Books the next send, asked at `now` (before sleeping), and returns when it may go.
+    /// Counted from the booked moment, not from when the timer fired: timers fire up to a
+    /// millisecond late, and counting from the wake-up added that to every interval (a
+    /// 200-a-second pace ran at 163). After a pause, or a send slower than the interval, the
+    /// schedule starts again from `now`: no catching up in a burst.
+    fn book(&mut self, now: Instant) -> Instant {
+        let slot = self.next_send.max(now);
+        self.next_send = slot + self.interval;
+        slot
+    }
+}
+
+struct Lane {
+    port: Arc<dyn ChatPort>,
+    pacer: Pacer,
     /// Set by a 429: nothing is sent to this platform before then.
     paused_until: Option<Instant>,
 }
@@ -115,8 +135,10 @@ impl OutboxWorker {
             port.platform(),
             Lane {
                 port,
-                interval,
-                next_send: Instant::now(),
+                pacer: Pacer {
+                    interval,
+                    next_send: Instant::now(),
+                },
                 paused_until: None,
             },
         );
@@ -182,8 +204,7 @@ impl OutboxWorker {
         let Some(lane) = self.lanes.get_mut(&platform) else {
             return Ok(Flow::Continue);
         };
-        tokio::time::sleep_until(lane.next_send).await;
-        lane.next_send = Instant::now() + lane.interval;
+        tokio::time::sleep_until(lane.pacer.book(Instant::now())).await;
         let port = lane.port.clone();
         // Slow sends earlier in the batch may have used up the lease: renew it for this row,
         // and leave the row alone if another worker has taken it over meanwhile.
@@ -329,6 +350,49 @@ mod tests {
         assert_eq!(delays, [5, 10, 20, 40, 80, 160, 320, 600, 600]);
         assert_eq!(retry_delay(i64::MAX), MAX_RETRY);
         assert_eq!(retry_delay(-3), FIRST_RETRY);
+    }
+
+    #[test]
+    fn late_timers_do_not_slow_the_pace_and_slow_sends_do_not_burst() {
+        let start = Instant::now();
+        let interval = Duration::from_millis(5);
+        let late = Duration::from_micros(900);
+        // Each timer fires 0.9 ms late and the send itself takes no time: 1,000 sends still
+        // take 1,000 intervals.
+        let mut pacer = Pacer {
+            interval,
+            next_send: start,
+        };
+        let mut now = start;
+        let mut slots = Vec::new();
+        for _ in 0..1_000 {
+            let slot = pacer.book(now);
+            slots.push(slot);
+            now = slot + late;
+        }
+        assert_eq!(slots[999] - start, interval * 999);
+        // Sends slower than the interval (6 ms) are paced by themselves: each one is booked
+        // when asked, never earlier than one interval after the last.
+        let mut pacer = Pacer {
+            interval,
+            next_send: start,
+        };
+        let mut now = start;
+        let mut previous: Option<Instant> = None;
+        for _ in 0..100 {
+            let slot = pacer.book(now);
+            assert!(slot >= now);
+            if let Some(previous) = previous {
+                assert!(slot - previous >= interval);
+            }
+            previous = Some(slot);
+            now = slot + late + Duration::from_millis(6);
+        }
+        // After a long pause, the next send goes at once, and the one after it an interval on.
+        now += Duration::from_secs(10);
+        let after_pause = pacer.book(now);
+        assert_eq!(after_pause, now);
+        assert_eq!(pacer.book(now), now + interval);
     }
 
     #[test]

@@ -140,7 +140,9 @@ impl Store {
         Ok(queued)
     }
 
-    /// Claims up to `limit` due rows for `platform`, leased to `owner` until `lease_until`.
+    /// Claims up to `limit` due rows for `platform`, leased to `owner` until `lease_until`:
+    /// the longest due first, in the order they were queued (the `outbox_claim` index's order,
+    /// so a claim reads only the rows it takes).
     pub async fn claim_outbox(
         &self,
         platform: Platform,
@@ -157,7 +159,7 @@ impl Store {
             "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND platform = $3 \
              AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $4) \
-             ORDER BY id LIMIT $5 {lock}) \
+             ORDER BY next_attempt_at, id LIMIT $5 {lock}) \
              RETURNING id, idempotency_key, platform, destination, message, attempts, sending"
         );
         let mut transaction = self.begin_write().await?;
